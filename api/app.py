@@ -1,0 +1,22 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors, routes_health, routes_jobs
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Deepfake detection service",
+        version="0.1.0",
+        description="Submit photos; faces are found and scored for manipulation. See the README for the result format.",
+    )
+    errors.install(app)
+    app.include_router(routes_health.router)
+    app.include_router(routes_jobs.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,122 @@
+"""``/v1/jobs``: submit media, poll a job, delete it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from api.deps import BlobStoreDep, SessionDep, SettingsDep
+from api.errors import ApiError
+from api.schemas import JobOut, JobRequest
+from api.upload import ReceivedFile, receive_upload
+from core import jobs
+from core.blobs import BlobStore
+from pipeline.errors import ErrorCode
+from pipeline.sniff import sniff
+from workers.celery_app import enqueue_job
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+# Multipart framing around the file: allowed on top of the size limit before refusing by header.
+MULTIPART_SLACK = 64 * 1024
+SUPPORTED_KINDS = {"image"}
+
+
+def _check_declared_length(request: Request, max_bytes: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + MULTIPART_SLACK:
+        raise ApiError(413, "too_large", f"the upload is over the limit of {max_bytes} bytes")
+
+
+def _media_type(received: ReceivedFile) -> str:
+    if received.size == 0:
+        raise ApiError(415, ErrorCode.EMPTY_FILE, "the file is empty")
+    media = sniff(received.head)
+    if media is None or media.kind not in SUPPORTED_KINDS:
+        what = media.mime if media else "this file type"
+        raise ApiError(415, "unsupported_media", f"{what} is not supported; send a JPEG, PNG, WebP, BMP or TIFF image")
+    return media.mime
+
+
+async def _accept_upload(request: Request, session, store: BlobStore, settings) -> str:
+    _check_declared_length(request, settings.max_upload_bytes)
+    tmp_dir = settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    received, _fields = await receive_upload(
+        request.headers["content-type"], request.stream(), tmp_dir, settings.max_upload_bytes
+    )
+    try:
+        mime = _media_type(received)
+        job_id = jobs.new_job_id()
+        blob_key = f"uploads/{job_id}"
+        await run_in_threadpool(store.put_file, blob_key, received.path)
+    finally:
+        received.path.unlink(missing_ok=True)
+    jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key, filename=received.filename,
+                    media_type=mime, size_bytes=received.size, sha256=received.sha256)
+    session.commit()
+    return job_id
+
+
+async def _accept_reference(request: Request, session) -> str:
+    try:
+        spec = JobRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
+    kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
+    job = jobs.create_job(session, source_kind=kind, source_uri=uri)
+    session.commit()
+    return job.id
+
+
+def _enqueue(session, job_id: str) -> None:
+    try:
+        enqueue_job(job_id)
+    except Exception as exc:
+        log.exception("enqueue of job %s failed", job_id)
+        jobs.fail(session, job_id, "broker_unavailable", "the job could not be queued; submit it again")
+        raise ApiError(503, "broker_unavailable", "the job queue is unavailable; try again",
+                       headers={"Retry-After": "5"}) from exc
+
+
+@router.post("", status_code=202, response_model=JobOut, summary="Submit media for analysis",
+             openapi_extra={"requestBody": {"content": {
+                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                    "properties": {"file": {"type": "string", "format": "binary"}}}},
+                 "application/json": {"schema": JobRequest.model_json_schema()},
+             }}})
+async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
+                     settings: SettingsDep) -> JobOut:
+    """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        job_id = await _accept_upload(request, session, store, settings)
+    elif content_type.startswith("application/json"):
+        job_id = await _accept_reference(request, session)
+    else:
+        raise ApiError(415, "unsupported_media", "send multipart/form-data with a file, or JSON with url or s3_uri")
+    _enqueue(session, job_id)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return JobOut.from_job(jobs.get_job(session, job_id))
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job's status and result")
+def get_job(job_id: str, session: SessionDep) -> JobOut:
+    job = jobs.get_job(session, job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    return JobOut.from_job(job)
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a job, its stored media and its result")
+def delete_job(job_id: str, session: SessionDep, store: BlobStoreDep) -> Response:
+    job = jobs.delete(session, job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    if job.blob_key:
+        store.delete(job.blob_key)
+    return Response(status_code=204)

@@ -1,0 +1,190 @@
+"""The ``deepfake`` command: scan, serve, api, worker, migrate, train, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.settings import get_settings
+
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def _media_files(paths: list[str]) -> list[Path]:
+    """Named files as given; folders walked for image files, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.scan import scan_file
+    from pipeline import load_classifier
+
+    settings = get_settings()
+    files = _media_files(args.paths)
+    if not files:
+        print("no media files found", file=sys.stderr)
+        return 2
+    classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
+    rows = []
+    for path in tqdm(files, desc="scanning", unit="file", disable=len(files) < 2 or not sys.stderr.isatty()):
+        row = scan_file(path, classifier, settings)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        rows.append(row)
+    if not args.json:
+        _print_table(rows)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    width = min(max(len(r["path"]) for r in rows), 60)
+    print(f"{'file':<{width}}  {'verdict':<10} {'score':>6} {'faces':>5} {'ms':>7}")
+    for r in rows:
+        name = r["path"] if len(r["path"]) <= width else "…" + r["path"][-width + 1:]
+        if "error" in r:
+            error = r["error"]
+            print(f"{name:<{width}}  {'error':<10} {'':>6} {'':>5} {'':>7}  {error['code']}: {error['message']}")
+            continue
+        score = "-" if r["score"] is None else f"{r['score']:.3f}"
+        print(f"{name:<{width}}  {r['verdict']:<10} {score:>6} {len(r['faces']):>5} {r['timings_ms']['total']:>7.0f}")
+
+
+def cmd_migrate(_args: argparse.Namespace | None = None) -> int:
+    from core.migrate import upgrade
+
+    upgrade()
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    cmd_migrate()
+    uvicorn.run("api.app:app", host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _worker_argv(extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel", "INFO", *extra]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, _worker_argv(args.celery_args))
+    return 0  # not reached
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """API plus one worker, on embedded defaults unless DATABASE_URL/REDIS_URL say otherwise."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cmd_migrate()
+    # The embedded broker has one consumer; the solo pool keeps the model in that one process.
+    worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1"]))
+    try:
+        print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
+        uvicorn.run("api.app:app", host=args.host, port=args.port)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.training import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, out=args.out, architecture=args.architecture, input_size=args.input_size,
+                      epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                      patience=args.patience, seed=args.seed, init_model=args.init_model,
+                      max_train=args.max_train, name=args.name, version=args.version)
+    print(f"model written to {train(cfg, export_only=args.export_only)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.evaluation import evaluate_folder
+
+    report = evaluate_folder(args.data, args.model, plots_dir=args.plots, limit=args.limit, seed=args.seed)
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text)
+    print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepfake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("scan", help="analyse files and folders in-process and print the verdicts")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
+    p.set_defaults(func=cmd_scan)
+
+    for name, func, help_text in (("serve", cmd_serve, "API and a worker on embedded defaults"),
+                                  ("api", cmd_api, "the HTTP API only")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        if name == "api":
+            p.add_argument("--workers", type=int, default=1)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("worker", help="a Celery worker; extra arguments go to celery (e.g. --concurrency 2)")
+    p.add_argument("celery_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_worker)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="run directory (resumes if it holds a checkpoint)")
+    p.add_argument("--architecture", default="sepnet")
+    p.add_argument("--input-size", type=int, default=160)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--init-model", help="fine-tune from this model")
+    p.add_argument("--max-train", type=int, help="cap the images per split (smoke runs)")
+    p.add_argument("--name", default="sepnet-dfdc")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--export-only", action="store_true",
+                   help="export the run's best checkpoint (with its recorded config) without training")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a model on a labelled folder")
+    p.add_argument("--data", required=True, help="a dataset root (its test split) or a {real,fake} folder")
+    p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--plots", help="write ROC, confusion matrix and score histogram PNGs here")
+    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of this many images")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Engine and sessions: the one place sessions come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.blobs import default_blob_store
+from core.settings import get_settings
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets the API read while the worker writes in the embedded default.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+@lru_cache(maxsize=1)
+def engine() -> Engine:
+    return make_engine(get_settings().effective_database_url)
+
+
+@lru_cache(maxsize=1)
+def session_factory() -> sessionmaker[Session]:
+    return sessionmaker(engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on error."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def reset() -> None:
+    """Forget cached settings, engine and sessions (tests and CLI re-configuration)."""
+    if engine.cache_info().currsize:
+        engine().dispose(close=False)  # safe in a forked child: leaves the parent's sockets alone
+    engine.cache_clear()
+    session_factory.cache_clear()
+    get_settings.cache_clear()
+    default_blob_store.cache_clear()

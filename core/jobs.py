@@ -1,0 +1,122 @@
+"""Job state: the status enum and every transition. Nothing else writes ``jobs.status``.
+
+Lifecycle (also in README "Job lifecycle"):
+
+    queued ──start──▶ running ──succeed──▶ succeeded
+      │                 │  ▲
+      │                 │  └─start (redelivered after a lost worker; attempts + 1)
+      │                 └──fail──▶ failed
+      └──fail (the source could not be read)──▶ failed
+
+``succeeded`` and ``failed`` are terminal: a transition from them is refused
+and reported as "no change", which makes every task safe to run twice.
+Each transition locks the row, writes status, data and timestamps, and
+commits once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.tables import Job
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+TERMINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED}
+ALLOWED = {
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.FAILED},
+    JobStatus.RUNNING: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED},
+    JobStatus.SUCCEEDED: set(),
+    JobStatus.FAILED: set(),
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_job(session: Session, *, source_kind: str, job_id: str | None = None, **fields) -> Job:
+    """Insert a queued job; the caller commits (and enqueues after the commit)."""
+    job = Job(id=job_id or new_job_id(), status=JobStatus.QUEUED, progress=0.0, attempts=0,
+              source_kind=source_kind, created_at=now(), updated_at=now(), **fields)
+    session.add(job)
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def _locked(session: Session, job_id: str) -> Job | None:
+    # FOR UPDATE serialises two deliveries of the same job on Postgres; SQLite
+    # ignores it but allows a single writer anyway.
+    return session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
+
+
+def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
+    """Apply one transition and commit; None when the job is gone or the move is not allowed."""
+    job = _locked(session, job_id)
+    if job is None or to not in ALLOWED[JobStatus(job.status)]:
+        session.rollback()
+        return None
+    job.status = to
+    job.updated_at = now()
+    for name, value in fields.items():
+        setattr(job, name, value)
+    session.commit()
+    return job
+
+
+def start(session: Session, job_id: str) -> Job | None:
+    """queued|running → running, counting the attempt. None if the job is finished or gone."""
+    job = _locked(session, job_id)
+    if job is None or JobStatus(job.status) in TERMINAL:
+        session.rollback()
+        return None
+    return _move(session, job_id, JobStatus.RUNNING, attempts=job.attempts + 1,
+                 started_at=job.started_at or now(), progress=0.0)
+
+
+def set_progress(session: Session, job_id: str, progress: float) -> None:
+    """Progress of a running job, 0-1; it never moves backwards."""
+    job = _locked(session, job_id)
+    if job is not None and job.status == JobStatus.RUNNING and progress > job.progress:
+        job.progress = min(progress, 1.0)
+        job.updated_at = now()
+    session.commit()
+
+
+def succeed(session: Session, job_id: str, result: dict) -> Job | None:
+    return _move(session, job_id, JobStatus.SUCCEEDED, result=result, progress=1.0, finished_at=now(),
+                 error_code=None, error_message=None)
+
+
+def fail(session: Session, job_id: str, code: str, message: str) -> Job | None:
+    return _move(session, job_id, JobStatus.FAILED, error_code=code, error_message=message,
+                 finished_at=now())
+
+
+def delete(session: Session, job_id: str) -> Job | None:
+    """Remove the job row; the caller deletes its blob. Returns the deleted job."""
+    job = _locked(session, job_id)
+    if job is None:
+        session.rollback()
+        return None
+    session.delete(job)
+    session.commit()
+    return job

@@ -1,0 +1,19 @@
+"""Media → faces → scores. Knows nothing of HTTP, Celery or SQL.
+
+The public API is the handful of names below; see README "Result format" for
+the dict that ``analyze_file`` returns and ``pipeline.faces`` for the box
+convention.
+"""
+
+from pipeline.analyze import Limits, analyze_file, file_sha256, verdict
+from pipeline.classifier import DEFAULT_MODEL_DIR, FaceClassifier, ModelSpec, load_classifier, load_mesonet
+from pipeline.decode import load_image
+from pipeline.errors import ErrorCode, MediaError
+from pipeline.faces import Face, crop_face, detect_faces
+from pipeline.sniff import MediaType, sniff
+
+__all__ = [
+    "DEFAULT_MODEL_DIR", "ErrorCode", "Face", "FaceClassifier", "Limits", "MediaError", "MediaType",
+    "ModelSpec", "analyze_file", "crop_face", "detect_faces", "file_sha256", "load_classifier",
+    "load_image", "load_mesonet", "sniff", "verdict",
+]

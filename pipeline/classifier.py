@@ -1,0 +1,151 @@
+"""The model contract: a Keras model plus the metadata that says how to use it.
+
+A model directory holds ``model.keras`` and ``model.json``. The metadata
+names the input size, the resize method, the crop margin, what the output
+means (``logit_fake``, ``p_fake`` or ``p_real``), the calibration temperature,
+the decision threshold and the edges of the ``uncertain`` band. Scores leaving
+this module are always the calibrated probability that the face is fake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pipeline.calibration import band, sigmoid
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
+
+
+def _pil_nearest(crop: np.ndarray, size: int) -> np.ndarray:
+    # Keras' image loader resizes with Pillow's NEAREST; OpenCV's nearest picks
+    # other pixels, which moves MesoNet's published scores by up to 0.02.
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.NEAREST))
+
+
+_RESIZE = {
+    "area": lambda c, s: cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA),
+    "bilinear": lambda c, s: cv2.resize(c, (s, s), interpolation=cv2.INTER_LINEAR),
+    "nearest": _pil_nearest,
+}
+_OUTPUTS = ("logit_fake", "p_fake", "p_real")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: str
+    architecture: str
+    input_size: int
+    output: str
+    threshold: float = 0.5
+    temperature: float = 1.0
+    bands: tuple[float, float] = (0.35, 0.65)
+    resize: str = "area"
+    crop_scale: float = 1.0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, path: Path) -> ModelSpec:
+        raw = json.loads(path.read_text())
+        known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__ and k != "extra"}
+        known["bands"] = tuple(known.get("bands", (0.35, 0.65)))
+        spec = cls(**known, extra=raw)
+        if spec.output not in _OUTPUTS or spec.resize not in _RESIZE:
+            raise ValueError(f"{path}: unknown output {spec.output!r} or resize {spec.resize!r}")
+        return spec
+
+
+@dataclass(frozen=True)
+class FaceScore:
+    score: float  # calibrated P(fake)
+    label: str  # "fake" or "real" at the model's threshold
+    band: str  # likely_real | uncertain | likely_fake
+
+
+class FaceClassifier:
+    """Scores face crops in batches. Not thread-safe (Keras inference is not)."""
+
+    def __init__(self, model, spec: ModelSpec, batch_size: int = 32):
+        self.model = model
+        self.spec = spec
+        self.batch_size = batch_size
+
+    def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
+        size, resize = self.spec.input_size, _RESIZE[self.spec.resize]
+        batch = [resize(c, size) for c in crops]
+        return np.stack(batch).astype(np.float32) / 255.0
+
+    def raw_outputs(self, crops: list[np.ndarray]) -> np.ndarray:
+        """The model's own outputs, batched; ``predict_on_batch`` avoids ``predict``'s per-call cost."""
+        outs = []
+        for i in range(0, len(crops), self.batch_size):
+            x = self.preprocess(crops[i:i + self.batch_size])
+            outs.append(np.asarray(self.model.predict_on_batch(x)).reshape(-1))
+        return np.concatenate(outs) if outs else np.zeros(0, np.float32)
+
+    def probabilities(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Calibrated P(fake) per crop."""
+        raw = self.raw_outputs(crops).astype(np.float64)
+        if self.spec.output == "logit_fake":
+            logit = raw
+        else:
+            p = np.clip(raw if self.spec.output == "p_fake" else 1.0 - raw, 1e-7, 1 - 1e-7)
+            logit = np.log(p / (1 - p))
+        return sigmoid(logit / self.spec.temperature)
+
+    def score(self, crops: list[np.ndarray]) -> list[FaceScore]:
+        return [
+            FaceScore(round(float(p), 4), "fake" if p >= self.spec.threshold else "real", band(p, self.spec.bands))
+            for p in self.probabilities(crops)
+        ]
+
+    def warm_up(self) -> None:
+        """Run one batch so graph tracing happens at start-up, not in the first job."""
+        self.raw_outputs([np.zeros((self.spec.input_size,) * 2 + (3,), np.uint8)])
+
+
+def check_model(path: str | Path | None = None) -> None:
+    """Raise if a model cannot be found or its metadata is invalid, without loading it."""
+    model_dir = Path(path) if path else DEFAULT_MODEL_DIR
+    if model_dir.suffix == ".h5":
+        if not model_dir.is_file():
+            raise FileNotFoundError(f"model weights not found: {model_dir}")
+        return
+    ModelSpec.from_json(model_dir / "model.json")
+    if not (model_dir / "model.keras").is_file():
+        raise FileNotFoundError(f"model file not found: {model_dir / 'model.keras'}")
+
+
+def load_classifier(path: str | Path | None = None, batch_size: int = 32) -> FaceClassifier:
+    """Load a model directory (``model.keras`` + ``model.json``); the shipped default when None."""
+    import keras
+
+    model_dir = Path(path) if path else DEFAULT_MODEL_DIR
+    if model_dir.suffix == ".h5":
+        return load_mesonet(model_dir, batch_size)
+    spec = ModelSpec.from_json(model_dir / "model.json")
+    model = keras.models.load_model(model_dir / "model.keras", compile=False)
+    return FaceClassifier(model, spec, batch_size)
+
+
+def load_mesonet(weights: str | Path, batch_size: int = 32) -> FaceClassifier:
+    """Meso-4 with the published MesoNet weights (output P(real), nearest resize, no calibration)."""
+    import h5py
+
+    from pipeline.architectures import MESO4_INPUT, meso4
+
+    model = meso4()
+    with h5py.File(weights, "r") as f:
+        for layer in model.layers:
+            if layer.weights:
+                group = f[layer.name][layer.name]
+                layer.set_weights([np.asarray(group[f"{w.name}:0"]) for w in layer.weights])
+    spec = ModelSpec(name=f"mesonet-{Path(weights).stem}", version="reference", architecture="meso4",
+                     input_size=MESO4_INPUT, output="p_real", resize="nearest", crop_scale=1.3)
+    return FaceClassifier(model, spec, batch_size)

@@ -1,0 +1,110 @@
+"""Test set-up: a fresh Postgres database and Redis DB per run, dropped afterwards.
+
+Services are found at 127.0.0.1 (override with TEST_POSTGRES_URL / TEST_REDIS_URL).
+A missing service or data folder skips the tests that need it on a laptop and
+fails them in CI (``CI=true``). The environment is set in ``pytest_configure``,
+before any project module reads its settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.services import ServiceState, start_services, stop_services
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+STATE = ServiceState()
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip when ``condition`` is false, except in CI, where it is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {why}")
+    pytest.skip(why)
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    require(path.exists(), f"{path} is absent (the shared data folder sits beside the repository)")
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_id = uuid.uuid4().hex[:10]
+    STATE.data_dir = Path(tempfile.mkdtemp(prefix=f"deepfake-test-{run_id}-"))
+    os.environ["DEEPFAKE_DATA_DIR"] = str(STATE.data_dir)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Tests run receivers and media servers on loopback.
+    os.environ["DEEPFAKE_ALLOW_PRIVATE_URLS"] = "true"
+    start_services(STATE, run_id)
+    if STATE.database_url:
+        os.environ["DATABASE_URL"] = STATE.database_url
+    if STATE.redis_url:
+        os.environ["REDIS_URL"] = STATE.redis_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_services(STATE)
+
+
+@pytest.fixture(scope="session")
+def services() -> ServiceState:
+    require(STATE.database_url is not None, f"Postgres is not reachable: {STATE.postgres_error}")
+    require(STATE.redis_url is not None, f"Redis is not reachable: {STATE.redis_error}")
+    return STATE
+
+
+@pytest.fixture(scope="session")
+def migrated(services: ServiceState) -> ServiceState:
+    """The test database with every migration applied (never ``create_all``)."""
+    from core.migrate import upgrade
+
+    upgrade(services.database_url)
+    return services
+
+
+@pytest.fixture
+def clean_db(migrated: ServiceState):
+    """Empty tables and Redis DB around each test that uses them."""
+    from core import db
+
+    db.reset()
+    _truncate(migrated)
+    yield migrated
+    _truncate(migrated)
+    db.reset()
+
+
+def _truncate(state: ServiceState) -> None:
+    import redis
+    from sqlalchemy import text
+
+    from core.db import engine
+
+    with engine().begin() as conn:
+        conn.execute(text("TRUNCATE jobs"))
+    redis.Redis.from_url(state.redis_url).flushdb()
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The model the service runs by default (shipped in the repository)."""
+    from pipeline import load_classifier
+
+    return load_classifier()
+
+
+@pytest.fixture(scope="session")
+def mesonet():
+    from pipeline import load_mesonet
+
+    return load_mesonet(shared_path("weights", "mesonet", "Meso4_DF.h5"))

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline import ErrorCode, MediaError, load_image, sniff
+from tests import media
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", ErrorCode.EMPTY_FILE),
+        (media.truncated_jpeg(), ErrorCode.TRUNCATED_MEDIA),
+        (media.corrupt_jpeg(), ErrorCode.CORRUPT_MEDIA),
+        (media.png_bomb(), ErrorCode.IMAGE_TOO_LARGE),
+        (b"just some text, not an image\n" * 10, ErrorCode.UNSUPPORTED_MEDIA),
+    ],
+    ids=["zero-byte", "truncated", "corrupt", "bomb", "not-an-image"],
+)
+def test_bad_images_have_their_own_codes(tmp_path, data, code):
+    path = media.write(tmp_path / "input", data)
+    with pytest.raises(MediaError) as caught:
+        load_image(path, max_pixels=50_000_000)
+    assert caught.value.code == code
+
+
+def test_pixel_limit_is_a_setting(tmp_path):
+    path = media.write(tmp_path / "a.jpg", media.jpeg_bytes(media.astronaut()))
+    assert load_image(path, max_pixels=512 * 512).shape == (512, 512, 3)
+    with pytest.raises(MediaError) as caught:
+        load_image(path, max_pixels=512 * 512 - 1)
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    from PIL import Image
+
+    img = Image.fromarray(media.astronaut()[:, :300])  # 512 tall, 300 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when shown
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif)
+    assert load_image(path, max_pixels=10**7).shape == (300, 512, 3)
+
+
+@pytest.mark.parametrize(
+    ("head", "kind", "mime"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image", "image/png"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image", "image/webp"),
+        (b"\x00\x00\x00\x18ftypmp42", "video", "video/mp4"),
+        (b"\x00\x00\x00\x14ftypqt  ", "video", "video/quicktime"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm", "video", "video/webm"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "video", "video/x-msvideo"),
+    ],
+)
+def test_sniff_reads_the_bytes(head, kind, mime):
+    found = sniff(head)
+    assert (found.kind, found.mime) == (kind, mime)
+
+
+@pytest.mark.parametrize("head", [b"", b"hello world", b"%PDF-1.7\n", b"\x00\x00\x00\x18ftypheic"])
+def test_sniff_refuses_what_it_cannot_decode(head):
+    assert sniff(head) is None

@@ -1,0 +1,1 @@
+"""Celery workers: thin adapters that load a job, run ``pipeline``, record the outcome."""

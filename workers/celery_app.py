@@ -1,0 +1,55 @@
+"""The Celery application. Importing it loads no model and no TensorFlow.
+
+Settings chosen from measurements (see README "Operating workers"):
+late acknowledgement plus ``task_reject_on_worker_lost`` so a job whose worker
+process dies is delivered again; prefetch 1 because jobs are long; results
+live in the database, so Celery stores none.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings, get_settings
+
+PROCESS_JOB = "deepfake.process_job"
+INTERACTIVE_QUEUE = "interactive"
+
+
+def _transport_options(settings: Settings) -> dict:
+    if settings.embedded:
+        queue_dir = settings.broker_dir / "queue"
+        queue_dir.mkdir(parents=True, exist_ok=True)
+        return {"data_folder_in": str(queue_dir), "data_folder_out": str(queue_dir),
+                "store_processed": False}
+    # Unacked jobs come back after the visibility timeout if a whole worker dies;
+    # kombu looks for them every interval x throttle seconds (100 s by default).
+    return {"visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("deepfake", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=INTERACTIVE_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # Child start-up imports the model; give it room past Celery's 4 s default.
+        worker_proc_alive_timeout=60,
+    )
+    return app
+
+
+app = make_celery(get_settings())
+
+
+def enqueue_job(job_id: str) -> None:
+    """Send the job's ID (never its bytes) to the workers."""
+    app.send_task(PROCESS_JOB, args=[job_id], queue=INTERACTIVE_QUEUE)

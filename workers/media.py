@@ -1,0 +1,74 @@
+"""Bring a job's media to a local temporary file, whatever its source."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from core.blobs import BlobNotFound, blob_store, download_s3_object, parse_s3_uri, s3_client
+from core.netguard import ForbiddenURL, check_url
+from core.settings import Settings
+from core.tables import Job
+from pipeline import ErrorCode, MediaError
+
+
+def _fetch_url(url: str, dest: Path, settings: Settings) -> None:
+    """Stream a URL to disk, refusing private addresses and bodies over the size limit."""
+    try:
+        check_url(url, settings.allow_private_urls)
+    except ForbiddenURL as exc:
+        raise MediaError(ErrorCode.FORBIDDEN_URL, str(exc)) from exc
+    size = 0
+    try:
+        # Redirects are not followed: each hop would need the same address check.
+        with httpx.stream("GET", url, timeout=settings.url_fetch_timeout_s, follow_redirects=False) as resp:
+            if resp.status_code != 200:
+                code = ErrorCode.SOURCE_NOT_FOUND if resp.status_code in (404, 410) else ErrorCode.FETCH_FAILED
+                raise MediaError(code, f"GET {url} answered {resp.status_code}")
+            with open(dest, "wb") as out:
+                for chunk in resp.iter_bytes(1 << 16):
+                    size += len(chunk)
+                    if size > settings.max_upload_bytes:
+                        raise MediaError(ErrorCode.TOO_LARGE, f"over the limit of {settings.max_upload_bytes} bytes")
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise MediaError(ErrorCode.FETCH_FAILED, f"GET {url} failed: {exc}") from exc
+
+
+def _fetch_s3(uri: str, dest: Path, settings: Settings) -> None:
+    client = s3_client(settings)
+    bucket, key = parse_s3_uri(uri)
+    try:
+        size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        if size > settings.max_upload_bytes:
+            raise MediaError(ErrorCode.TOO_LARGE, f"{size} bytes is over the limit of {settings.max_upload_bytes}")
+        download_s3_object(client, bucket, key, dest)
+    except BlobNotFound as exc:
+        raise MediaError(ErrorCode.SOURCE_NOT_FOUND, f"{uri} does not exist") from exc
+    except MediaError:
+        raise
+    except Exception as exc:  # botocore raises many types; all mean the same to the client
+        if "404" in str(exc) or "Not Found" in str(exc):
+            raise MediaError(ErrorCode.SOURCE_NOT_FOUND, f"{uri} does not exist") from exc
+        raise MediaError(ErrorCode.FETCH_FAILED, f"reading {uri} failed: {exc}") from exc
+
+
+@contextmanager
+def local_media(job: Job, settings: Settings) -> Iterator[Path]:
+    """The job's media as a temporary file, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="deepfake-") as tmp:
+        dest = Path(tmp) / "media"
+        if job.source_kind == "upload":
+            try:
+                blob_store(settings).download_to(job.blob_key, dest)
+            except BlobNotFound as exc:
+                raise MediaError(ErrorCode.SOURCE_NOT_FOUND, "the uploaded media is gone") from exc
+        elif job.source_kind == "url":
+            _fetch_url(job.source_uri, dest, settings)
+        else:
+            _fetch_s3(job.source_uri, dest, settings)
+        yield dest

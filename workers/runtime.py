@@ -1,0 +1,75 @@
+"""The per-process model: loaded once when a worker process starts, never at import.
+
+Prefork children load it in ``worker_process_init`` (a model built before the
+fork hangs the children); the solo pool has no children and loads it in
+``worker_init``. The parent checks the model's metadata first, so a missing
+or broken model stops the worker at start-up instead of failing every job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.signals import worker_init, worker_process_init
+
+from core.settings import Settings, get_settings
+from pipeline import FaceClassifier, load_classifier
+from pipeline.classifier import check_model
+
+log = logging.getLogger(__name__)
+_classifier: FaceClassifier | None = None
+_lock = threading.RLock()  # Keras inference is not thread-safe; load() runs under it too
+
+
+def configure_tensorflow(settings: Settings) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)  # several workers may share a GPU
+    log.info("TensorFlow devices: %s", f"GPU x{len(gpus)}" if gpus else "CPU")
+
+
+def load(settings: Settings | None = None) -> FaceClassifier:
+    """Load and warm the model for this process (idempotent)."""
+    global _classifier
+    with _lock:
+        if _classifier is None:
+            settings = settings or get_settings()
+            configure_tensorflow(settings)
+            classifier = load_classifier(settings.model_path, settings.classify_batch_size)
+            classifier.warm_up()
+            _classifier = classifier
+            log.info("model %s %s loaded", classifier.spec.name, classifier.spec.version)
+    return _classifier
+
+
+def classifier() -> FaceClassifier:
+    if _classifier is None:
+        return load()
+    return _classifier
+
+
+def inference_lock() -> threading.RLock:
+    return _lock
+
+
+@worker_init.connect
+def _on_worker_init(sender=None, **_kwargs) -> None:
+    settings = get_settings()
+    check_model(settings.model_path)
+    if sender is not None and sender.pool_cls.__module__.endswith("solo"):
+        load(settings)
+    else:
+        import tensorflow  # noqa: F401 - imported once in the parent: children start faster
+
+
+@worker_process_init.connect
+def _on_worker_process_init(**_kwargs) -> None:
+    from core import db
+
+    db.reset()  # connections must not be shared across the fork
+    load()

@@ -1,0 +1,59 @@
+"""Celery tasks. Each receives a job ID and may run more than once for the same job."""
+
+from __future__ import annotations
+
+import logging
+
+from core import jobs
+from core.db import session_scope
+from core.scan import limits
+from core.settings import get_settings
+from pipeline import ErrorCode, MediaError, analyze_file
+from workers import runtime
+from workers.celery_app import PROCESS_JOB, app
+from workers.media import local_media
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=PROCESS_JOB)
+def process_job(job_id: str) -> None:
+    run_job(job_id)
+
+
+def run_job(job_id: str) -> str | None:
+    """Run one job to a terminal state; returns that state, or None if there was nothing to do."""
+    settings = get_settings()
+    with session_scope() as session:
+        job = jobs.start(session, job_id)
+        if job is None:
+            log.info("job %s is finished or gone; nothing to do", job_id)
+            return None
+        if job.attempts > settings.max_attempts:
+            # The job killed its worker on every try (out of memory, a decoder crash): stop retrying.
+            jobs.fail(session, job_id, ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
+            return jobs.JobStatus.FAILED
+    try:
+        result = _analyze(job, settings)
+    except MediaError as exc:
+        log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
+        return _finish(job_id, error=(exc.code, exc.message))
+    except Exception:
+        log.exception("job %s crashed", job_id)
+        return _finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
+    return _finish(job_id, result=result)
+
+
+def _analyze(job, settings) -> dict:
+    with local_media(job, settings) as path, runtime.inference_lock():
+        return analyze_file(path, runtime.classifier(), limits(settings))
+
+
+def _finish(job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
+    with session_scope() as session:
+        moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
+        if moved is not None:
+            return moved.status
+        log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
+        current = jobs.get_job(session, job_id)
+        return current.status if current else None
