@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, close_all_sessions, sessionmaker
 
 from core.blobs import default_blob_store
 from core.settings import get_settings
@@ -53,10 +53,16 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-def reset() -> None:
-    """Forget cached settings, engine and sessions (tests and CLI re-configuration)."""
+def reset(close: bool = True) -> None:
+    """Forget cached settings, engine and sessions.
+
+    A forked worker child passes ``close=False``: its inherited connections
+    belong to the parent and must be dropped, not closed.
+    """
     if engine.cache_info().currsize:
-        engine().dispose(close=False)  # safe in a forked child: leaves the parent's sockets alone
+        if close:
+            close_all_sessions()
+        engine().dispose(close=close)
     engine.cache_clear()
     session_factory.cache_clear()
     get_settings.cache_clear()

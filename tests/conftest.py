@@ -9,6 +9,7 @@ before any project module reads its settings.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -93,6 +94,7 @@ def _truncate(state: ServiceState) -> None:
     with engine().begin() as conn:
         conn.execute(text("TRUNCATE jobs"))
     redis.Redis.from_url(state.redis_url).flushdb()
+    shutil.rmtree(state.data_dir / "media", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +110,79 @@ def mesonet():
     from pipeline import load_mesonet
 
     return load_mesonet(shared_path("weights", "mesonet", "Meso4_DF.h5"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 HTTP endpoint on loopback (moto in server mode)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch):
+    """A fresh bucket, with the service's settings pointing at it."""
+    import boto3
+
+    from core import db
+
+    name = f"media-{uuid.uuid4().hex[:8]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    monkeypatch.setenv("S3_BUCKET", name)
+    monkeypatch.setenv("S3_ENDPOINT_URL", s3_endpoint)
+    db.reset()
+    yield client, name
+    db.reset()
+
+
+@pytest.fixture
+def worker(clean_db):
+    """A Celery worker in a thread of this process (solo pool), on the real Redis broker.
+
+    Exceptions inside tasks are recorded by the job code as ``internal_error``;
+    tests assert on job states, so a swallowed crash still fails them.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from workers import runtime
+    from workers.celery_app import app
+
+    runtime.load()
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=30):
+        yield app
+
+
+@pytest.fixture
+def media_server(tmp_path):
+    """A static HTTP server on loopback serving ``tmp_path``; yields (base_url, folder)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
+    server.shutdown()
+    server.server_close()
+
+
+import http.server  # noqa: E402 - the handler class below needs it at import
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass

@@ -9,6 +9,7 @@ or broken model stops the worker at start-up instead of failing every job.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from celery.signals import worker_init, worker_process_init
@@ -19,6 +20,7 @@ from pipeline.classifier import check_model
 
 log = logging.getLogger(__name__)
 _classifier: FaceClassifier | None = None
+_IMPORT_PID = os.getpid()  # the solo pool also sends worker_process_init, without forking
 _lock = threading.RLock()  # Keras inference is not thread-safe; load() runs under it too
 
 
@@ -61,7 +63,9 @@ def inference_lock() -> threading.RLock:
 def _on_worker_init(sender=None, **_kwargs) -> None:
     settings = get_settings()
     check_model(settings.model_path)
-    if sender is not None and sender.pool_cls.__module__.endswith("solo"):
+    pool = getattr(sender, "pool_cls", None)
+    pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    if "solo" in pool_name:
         load(settings)
     else:
         import tensorflow  # noqa: F401 - imported once in the parent: children start faster
@@ -71,5 +75,6 @@ def _on_worker_init(sender=None, **_kwargs) -> None:
 def _on_worker_process_init(**_kwargs) -> None:
     from core import db
 
-    db.reset()  # connections must not be shared across the fork
+    if os.getpid() != _IMPORT_PID:
+        db.reset(close=False)  # a forked child must not use the parent's connections
     load()

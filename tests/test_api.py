@@ -1,0 +1,146 @@
+"""The HTTP contract: status codes, error codes, headers. Jobs are queued, not run."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import db
+from tests import media
+from tests.api_client import make_client, submit_bytes
+
+
+@pytest.fixture
+def client(clean_db):
+    with make_client() as c:
+        yield c
+
+
+def _stored_blobs(state) -> list:
+    root = state.data_dir / "media"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_upload_is_accepted_with_location(client, clean_db):
+    data = media.jpeg_bytes(media.astronaut())
+    resp = submit_bytes(client, data, filename="astronaut.png", content_type="text/plain")
+    assert resp.status_code == 202
+    body = resp.json()
+    assert resp.headers["location"] == f"/v1/jobs/{body['id']}"
+    assert body["status"] == "queued"
+    # The type comes from the bytes, not from the name or the declared type.
+    assert body["media_type"] == "image/jpeg"
+    assert body["size_bytes"] == len(data)
+    import hashlib
+
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert client.get(f"/v1/jobs/{body['id']}").json()["id"] == body["id"]
+
+
+def test_wrong_type_is_415_and_nothing_is_stored(client, clean_db):
+    resp = submit_bytes(client, b"%PDF-1.7\n" + b"x" * 1000, filename="photo.jpg")
+    assert resp.status_code == 415
+    assert resp.json()["error"]["code"] == "unsupported_media"
+    assert _stored_blobs(clean_db) == []
+
+
+def test_empty_upload_is_415(client):
+    resp = submit_bytes(client, b"")
+    assert resp.status_code == 415
+    assert resp.json()["error"]["code"] == "empty_file"
+
+
+def test_body_that_is_neither_multipart_nor_json_is_415(client):
+    resp = client.post("/v1/jobs", content=b"\xff\xd8\xff", headers={"content-type": "image/jpeg"})
+    assert resp.status_code == 415
+
+
+@pytest.fixture
+def small_limit(clean_db, monkeypatch):
+    monkeypatch.setenv("DEEPFAKE_MAX_UPLOAD_BYTES", "100000")
+    db.reset()
+    yield 100_000
+    monkeypatch.delenv("DEEPFAKE_MAX_UPLOAD_BYTES")
+    db.reset()
+
+
+def test_declared_length_over_limit_is_413_before_reading(small_limit):
+    with make_client() as client:
+        resp = submit_bytes(client, b"\xff\xd8\xff" + b"\x00" * 300_000)
+    assert resp.status_code == 413
+    assert resp.json()["error"]["code"] == "too_large"
+
+
+def test_streamed_body_over_limit_is_413_while_streaming(small_limit, clean_db):
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    sent = []
+
+    def body():  # no Content-Length: chunked, so only the streaming check can catch it
+        yield head + b"\xff\xd8\xff"
+        for _ in range(40):
+            sent.append(1)
+            yield b"\x00" * 10_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with make_client() as client:
+        resp = client.post("/v1/jobs", content=body(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert resp.status_code == 413
+    assert _stored_blobs(clean_db) == []
+    assert not list((clean_db.data_dir / "tmp").glob("upload-*"))
+
+
+def test_json_reference_jobs(client):
+    resp = client.post("/v1/jobs", json={"url": "https://example.org/face.jpg"})
+    assert resp.status_code == 202
+    assert resp.json()["source"] == {"kind": "url", "uri": "https://example.org/face.jpg", "filename": None}
+    resp = client.post("/v1/jobs", json={"s3_uri": "s3://bucket/key.jpg"})
+    assert resp.status_code == 202 and resp.json()["source"]["kind"] == "s3"
+
+
+@pytest.mark.parametrize("body", [{}, {"url": "ftp://x/y"}, {"s3_uri": "bucket/key"},
+                                  {"url": "https://a/b", "s3_uri": "s3://b/k"}, {"other": 1}])
+def test_bad_parameters_are_422(client, body):
+    resp = client.post("/v1/jobs", json=body)
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "invalid_request"
+
+
+def test_unknown_job_is_404(client):
+    for method in ("get", "delete"):
+        resp = getattr(client, method)("/v1/jobs/00000000-0000-0000-0000-000000000000")
+        assert resp.status_code == 404
+        assert resp.json()["error"]["code"] == "not_found"
+
+
+def test_delete_removes_media_and_job(client, clean_db):
+    job_id = submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"]
+    assert len(_stored_blobs(clean_db)) == 1
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert _stored_blobs(clean_db) == []
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "model": "ok"}
+
+
+def test_readiness_reports_a_missing_model(client, monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPFAKE_MODEL_PATH", str(tmp_path / "nowhere"))
+    db.reset()
+    try:
+        resp = client.get("/readyz")
+    finally:
+        monkeypatch.delenv("DEEPFAKE_MODEL_PATH")
+        db.reset()
+    assert resp.status_code == 503
+    assert resp.json()["checks"]["model"].startswith("error")
+
+
+def test_openapi_is_served(client):
+    spec = client.get("/openapi.json").json()
+    assert "/v1/jobs" in spec["paths"] and "/v1/jobs/{job_id}" in spec["paths"]

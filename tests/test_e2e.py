@@ -1,0 +1,76 @@
+"""Submit → queue (Redis) → worker → Postgres → poll, with every real part."""
+
+from __future__ import annotations
+
+from tests import media
+from tests.api_client import make_client, submit_bytes, wait_for_job
+
+
+def test_upload_runs_to_succeeded_with_faces(worker):
+    with make_client() as client:
+        resp = submit_bytes(client, media.jpeg_bytes(media.astronaut()))
+        assert resp.status_code == 202
+        job = wait_for_job(client, resp.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 1.0 and job["attempts"] == 1
+    result = job["result"]
+    assert result["verdict"] in {"fake", "real", "uncertain"}
+    assert len(result["faces"]) == 1
+    assert result["sha256"] == job["sha256"]
+    assert job["started_at"] <= job["finished_at"]
+
+
+def test_corrupt_upload_fails_with_its_code_and_the_worker_goes_on(worker):
+    with make_client() as client:
+        bad = wait_for_job(client, submit_bytes(client, media.truncated_jpeg()).json()["id"])
+        bomb = wait_for_job(client, submit_bytes(client, media.png_bomb(), "bomb.png", "image/png").json()["id"])
+        good = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"])
+    assert (bad["status"], bad["error"]["code"], bad["result"]) == ("failed", "truncated_media", None)
+    assert (bomb["status"], bomb["error"]["code"]) == ("failed", "image_too_large")
+    assert good["status"] == "succeeded"
+
+
+def test_no_face_is_an_explicit_outcome(worker):
+    with make_client() as client:
+        job = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.no_face())).json()["id"])
+    assert job["status"] == "succeeded"
+    assert job["result"]["verdict"] == "no_face" and job["result"]["score"] is None
+
+
+def test_url_job(worker, media_server):
+    base, folder = media_server
+    (folder / "face.jpg").write_bytes(media.jpeg_bytes(media.astronaut()))
+    with make_client() as client:
+        ok = wait_for_job(client, client.post("/v1/jobs", json={"url": f"{base}/face.jpg"}).json()["id"])
+        missing = wait_for_job(client, client.post("/v1/jobs", json={"url": f"{base}/nope.jpg"}).json()["id"])
+    assert ok["status"] == "succeeded" and len(ok["result"]["faces"]) == 1
+    assert (missing["status"], missing["error"]["code"]) == ("failed", "source_not_found")
+
+
+def test_s3_job(worker, s3_bucket):
+    client_s3, bucket = s3_bucket
+    client_s3.put_object(Bucket=bucket, Key="inbox/face.jpg", Body=media.jpeg_bytes(media.astronaut()))
+    with make_client() as client:
+        ok = wait_for_job(client, client.post("/v1/jobs", json={"s3_uri": f"s3://{bucket}/inbox/face.jpg"}).json()["id"])
+        gone = wait_for_job(client, client.post("/v1/jobs", json={"s3_uri": f"s3://{bucket}/inbox/x.jpg"}).json()["id"])
+    assert ok["status"] == "succeeded" and len(ok["result"]["faces"]) == 1
+    assert (gone["status"], gone["error"]["code"]) == ("failed", "source_not_found")
+
+
+def test_upload_to_s3_blob_store_runs(worker, s3_bucket):
+    client_s3, bucket = s3_bucket
+    with make_client() as client:
+        job = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"])
+    assert job["status"] == "succeeded"
+    keys = [o["Key"] for o in client_s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == [f"media/uploads/{job['id']}"]
+
+
+def test_a_job_delivered_twice_keeps_one_result(worker):
+    from workers.tasks import run_job
+
+    with make_client() as client:
+        job = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"])
+        assert run_job(job["id"]) is None  # a duplicate delivery finds the job finished
+        again = client.get(f"/v1/jobs/{job['id']}").json()
+    assert again["result"] == job["result"] and again["attempts"] == 1

@@ -1,0 +1,58 @@
+"""Job state transitions against the real Postgres database."""
+
+from __future__ import annotations
+
+from core import jobs
+from core.db import session_scope
+from core.jobs import JobStatus
+
+
+def _new(**fields) -> str:
+    with session_scope() as s:
+        return jobs.create_job(s, source_kind="url", source_uri="https://example.org/a.jpg", **fields).id
+
+
+def test_happy_path_records_data_with_each_transition(clean_db):
+    job_id = _new()
+    with session_scope() as s:
+        job = jobs.start(s, job_id)
+        assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
+        assert job.started_at is not None
+        jobs.set_progress(s, job_id, 0.4)
+        jobs.set_progress(s, job_id, 0.2)  # never backwards
+        assert jobs.get_job(s, job_id).progress == 0.4
+        done = jobs.succeed(s, job_id, {"verdict": "real"})
+        assert (done.status, done.progress, done.result) == (JobStatus.SUCCEEDED, 1.0, {"verdict": "real"})
+        assert done.finished_at is not None
+
+
+def test_terminal_states_refuse_every_transition(clean_db):
+    job_id = _new()
+    with session_scope() as s:
+        jobs.start(s, job_id)
+        jobs.succeed(s, job_id, {"verdict": "fake"})
+        assert jobs.start(s, job_id) is None
+        assert jobs.succeed(s, job_id, {"verdict": "real"}) is None
+        assert jobs.fail(s, job_id, "corrupt_media", "x") is None
+        job = jobs.get_job(s, job_id)
+        assert (job.status, job.result, job.error_code) == (JobStatus.SUCCEEDED, {"verdict": "fake"}, None)
+
+
+def test_redelivery_counts_attempts(clean_db):
+    job_id = _new()
+    with session_scope() as s:
+        jobs.start(s, job_id)
+        assert jobs.start(s, job_id).attempts == 2
+
+
+def test_queued_cannot_succeed_without_running(clean_db):
+    job_id = _new()
+    with session_scope() as s:
+        assert jobs.succeed(s, job_id, {}) is None
+        assert jobs.fail(s, job_id, "fetch_failed", "gone").status == JobStatus.FAILED
+
+
+def test_unknown_job(clean_db):
+    with session_scope() as s:
+        assert jobs.start(s, "00000000-0000-0000-0000-000000000000") is None
+        assert jobs.delete(s, "00000000-0000-0000-0000-000000000000") is None
