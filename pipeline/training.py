@@ -173,6 +173,7 @@ def train(cfg: TrainConfig, export_only: bool = False) -> Path:
         checkpoint = _Checkpoint(out, state, cfg.patience)
         model.fit(
             train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"], verbose=1,
+            shuffle=False,  # the dataset shuffles itself each epoch
             callbacks=[checkpoint.callback, keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
                        keras.callbacks.TensorBoard(str(out / "tb"), write_graph=False)],
         )

@@ -1,0 +1,49 @@
+"""``deepfake scan`` runs the pipeline in-process and prints results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests import media
+
+
+def _scan(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return subprocess.run([sys.executable, "-m", "core.cli", "scan", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def test_scan_json_one_line_per_file(tmp_path):
+    folder = tmp_path / "inbox"
+    (folder / "nested").mkdir(parents=True)
+    media.write(folder / "astronaut.jpg", media.jpeg_bytes(media.astronaut()))
+    media.write(folder / "nested" / "coffee.jpg", media.jpeg_bytes(media.no_face()))
+    media.write(folder / "broken.jpg", media.truncated_jpeg())
+    media.write(folder / "notes.txt", b"not media; skipped when walking a folder")
+    text_file = media.write(tmp_path / "named.txt", b"named explicitly, so it is reported")
+    proc = _scan("--json", str(folder), str(text_file), cwd=tmp_path)
+    rows = {os.path.basename(r["path"]): r for r in map(json.loads, proc.stdout.splitlines())}
+    assert set(rows) == {"astronaut.jpg", "coffee.jpg", "broken.jpg", "named.txt"}
+    assert rows["astronaut.jpg"]["verdict"] in {"fake", "real", "uncertain"}
+    assert len(rows["astronaut.jpg"]["faces"]) == 1
+    assert rows["coffee.jpg"]["verdict"] == "no_face"
+    assert rows["broken.jpg"]["error"]["code"] == "truncated_media"
+    assert rows["named.txt"]["error"]["code"] == "unsupported_media"
+    assert proc.returncode == 1  # some files could not be processed
+
+
+def test_scan_table(tmp_path):
+    media.write(tmp_path / "astronaut.jpg", media.jpeg_bytes(media.astronaut()))
+    proc = _scan(str(tmp_path / "astronaut.jpg"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.strip().splitlines()
+    assert header.split()[:3] == ["file", "verdict", "score"]
+    assert row.split()[0].endswith("astronaut.jpg") and row.split()[1] in {"fake", "real", "uncertain"}
+
+
+def test_scan_missing_file(tmp_path):
+    proc = _scan("--json", str(tmp_path / "nope.jpg"), cwd=tmp_path)
+    assert json.loads(proc.stdout)["error"]["code"] == "source_not_found"

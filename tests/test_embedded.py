@@ -1,0 +1,56 @@
+"""``deepfake serve`` with no configuration: SQLite, a media folder and a file broker, no servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests import media
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def embedded_server(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
+    env["DEEPFAKE_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    yield base, tmp_path / "data"
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def test_submit_and_poll_on_embedded_defaults(embedded_server):
+    base, data_dir = embedded_server
+    resp = httpx.post(f"{base}/v1/jobs", files={"file": ("a.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")})
+    assert resp.status_code == 202
+    job_url = base + resp.headers["location"]
+    deadline = time.monotonic() + 120
+    while (job := httpx.get(job_url).json())["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert job["status"] == "succeeded" and len(job["result"]["faces"]) == 1
+    assert (data_dir / "deepfake.db").is_file()
+    assert (data_dir / "media" / "uploads" / job["id"]).is_file()

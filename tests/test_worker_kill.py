@@ -1,0 +1,68 @@
+"""A worker process killed with SIGKILL mid-job: the job is delivered again and finishes once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core import jobs
+from core.db import session_scope
+from tests import media
+from tests.api_client import make_client, submit_bytes, wait_for_job
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def prefork_worker(clean_db):
+    """A real ``celery worker`` process with one prefork child, as deployed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
+         "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        env={**os.environ, "DEEPFAKE_TF_INTRA_OP_THREADS": "1"},
+    )
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _wait_running(job_id: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as s:
+            if jobs.get_job(s, job_id).status == jobs.JobStatus.RUNNING:
+                return
+        time.sleep(0.005)
+    raise AssertionError("the job never started")
+
+
+def _big_photo() -> bytes:
+    """A 6144 x 6144 photo: decoding it keeps the worker busy long enough to be killed mid-job."""
+    return media.jpeg_bytes(np.tile(media.astronaut(), (12, 12, 1)), quality=95)
+
+
+def test_sigkill_mid_job_still_finishes_once(prefork_worker):
+    import psutil
+
+    with make_client() as client:
+        job_id = submit_bytes(client, _big_photo()).json()["id"]
+        _wait_running(job_id)
+        (child,) = psutil.Process(prefork_worker.pid).children()
+        child.send_signal(signal.SIGKILL)
+        job = wait_for_job(client, job_id, timeout=180)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2, "the kill did not land mid-job"
+    assert job["result"]["media"]["width"] == 6144
+    with session_scope() as s:
+        assert jobs.get_job(s, job_id).result == job["result"]
+    assert prefork_worker.poll() is None, "the worker itself should live on"
