@@ -14,6 +14,7 @@ from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from core import jobs
 from core.blobs import BlobStore
+from core.tables import Job
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
 from workers.celery_app import enqueue_job
@@ -41,7 +42,7 @@ def _media_type(received: ReceivedFile) -> str:
     return media.mime
 
 
-async def _accept_upload(request: Request, session, store: BlobStore, settings) -> str:
+async def _accept_upload(request: Request, session, store: BlobStore, settings) -> Job:
     _check_declared_length(request, settings.max_upload_bytes)
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -50,15 +51,22 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
     )
     try:
         mime = _media_type(received)
-        job_id = jobs.new_job_id()
-        blob_key = f"uploads/{job_id}"
-        await run_in_threadpool(store.put_file, blob_key, received.path)
+        # Storing, recording and queueing block; a thread keeps the event loop serving other uploads.
+        return await run_in_threadpool(_store_and_queue, session, store, received, mime)
     finally:
         received.path.unlink(missing_ok=True)
-    jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key, filename=received.filename,
-                    media_type=mime, size_bytes=received.size, sha256=received.sha256)
+
+
+def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str) -> Job:
+    job_id = jobs.new_job_id()
+    blob_key = f"uploads/{job_id}"
+    store.put_file(blob_key, received.path)
+    job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
+                          filename=received.filename, media_type=mime, size_bytes=received.size,
+                          sha256=received.sha256)
     session.commit()
-    return job_id
+    _enqueue(session, job_id)
+    return job
 
 
 async def _accept_reference(request: Request, session) -> str:
@@ -68,9 +76,14 @@ async def _accept_reference(request: Request, session) -> str:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
+    return await run_in_threadpool(_record_and_queue, session, kind, uri)
+
+
+def _record_and_queue(session, kind: str, uri: str) -> Job:
     job = jobs.create_job(session, source_kind=kind, source_uri=uri)
     session.commit()
-    return job.id
+    _enqueue(session, job.id)
+    return job
 
 
 def _enqueue(session, job_id: str) -> None:
@@ -94,14 +107,13 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        job_id = await _accept_upload(request, session, store, settings)
+        job = await _accept_upload(request, session, store, settings)
     elif content_type.startswith("application/json"):
-        job_id = await _accept_reference(request, session)
+        job = await _accept_reference(request, session)
     else:
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a file, or JSON with url or s3_uri")
-    _enqueue(session, job_id)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return JobOut.from_job(jobs.get_job(session, job_id))
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobOut.from_job(job)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="A job's status and result")

@@ -6,6 +6,7 @@ files between disk and storage in chunks, so no media is held in memory.
 
 from __future__ import annotations
 
+import os
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,8 @@ class BlobNotFound(Exception):
 
 
 class BlobStore(Protocol):
-    def put_file(self, key: str, path: Path) -> None: ...
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key``; the store may move it (the caller gives it up)."""
     def download_to(self, key: str, path: Path) -> None: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -39,9 +41,12 @@ class LocalBlobStore:
     def put_file(self, key: str, path: Path) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(".part")
-        shutil.copyfile(path, tmp)
-        tmp.replace(dest)  # readers never see half a file
+        try:
+            os.replace(path, dest)  # same file system: a rename, atomic and free
+        except OSError:
+            tmp = dest.with_suffix(".part")
+            shutil.copyfile(path, tmp)
+            tmp.replace(dest)  # readers never see half a file
 
     def download_to(self, key: str, path: Path) -> None:
         try:

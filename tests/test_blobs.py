@@ -7,12 +7,13 @@ from core.blobs import BlobNotFound, LocalBlobStore, S3BlobStore, default_blob_s
 
 def _round_trip(store, tmp_path) -> None:
     src = tmp_path / "src.bin"
-    src.write_bytes(b"\x00\x01" * 100_000)
+    payload = b"\x00\x01" * 100_000
+    src.write_bytes(payload)
     store.put_file("uploads/abc", src)
     assert store.exists("uploads/abc")
     out = tmp_path / "out.bin"
     store.download_to("uploads/abc", out)
-    assert out.read_bytes() == src.read_bytes()
+    assert out.read_bytes() == payload
     store.delete("uploads/abc")
     assert not store.exists("uploads/abc")
     with pytest.raises(BlobNotFound):

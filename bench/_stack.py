@@ -1,0 +1,63 @@
+"""Bring up a throw-away service stack for a benchmark: its own Postgres database and Redis DB.
+
+Uses the Redis and Postgres on 127.0.0.1 (as the tests do); nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.services import ServiceState, start_services, stop_services
+
+
+@contextmanager
+def stack():
+    state = ServiceState(data_dir=Path(tempfile.mkdtemp(prefix="deepfake-bench-")))
+    start_services(state, "bench_" + uuid.uuid4().hex[:8])
+    if not (state.database_url and state.redis_url):
+        sys.exit(f"benchmarks need Postgres and Redis on 127.0.0.1: {state.postgres_error} {state.redis_error}")
+    os.environ.update(DATABASE_URL=state.database_url, REDIS_URL=state.redis_url,
+                      DEEPFAKE_DATA_DIR=str(state.data_dir), TF_CPP_MIN_LOG_LEVEL="2")
+    from core.migrate import upgrade
+
+    upgrade(state.database_url)
+    try:
+        yield state
+    finally:
+        stop_services(state)
+
+
+def start_worker(cpus: str | None = None, concurrency: int = 1) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
+            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
+    if cpus:
+        argv = ["taskset", "-c", cpus, *argv]
+    return subprocess.Popen(argv, env=os.environ.copy())
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def percentiles(values_ms: list[float]) -> str:
+    ordered = sorted(values_ms)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms, n={len(ordered)}"
