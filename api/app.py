@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import errors, routes_health, routes_jobs
+from api import errors, routes_health, routes_jobs, routes_webhooks
 
 
 def create_app() -> FastAPI:
@@ -16,6 +16,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(routes_health.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 

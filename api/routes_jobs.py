@@ -12,6 +12,7 @@ from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
+from api.urls import check_receiver_url
 from core import jobs
 from core.blobs import BlobStore
 from core.tables import Job
@@ -46,41 +47,47 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
     _check_declared_length(request, settings.max_upload_bytes)
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    received, _fields = await receive_upload(
+    received, fields = await receive_upload(
         request.headers["content-type"], request.stream(), tmp_dir, settings.max_upload_bytes
     )
     try:
         mime = _media_type(received)
+        callback_url = fields.get("callback_url") or None
+        if callback_url:
+            await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
         # Storing, recording and queueing block; a thread keeps the event loop serving other uploads.
-        return await run_in_threadpool(_store_and_queue, session, store, received, mime)
+        return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url)
     finally:
         received.path.unlink(missing_ok=True)
 
 
-def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str) -> Job:
+def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None) -> Job:
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
     store.put_file(blob_key, received.path)
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
-                          sha256=received.sha256)
+                          sha256=received.sha256, callback_url=callback_url)
     session.commit()
     _enqueue(session, job_id)
     return job
 
 
-async def _accept_reference(request: Request, session) -> str:
+async def _accept_reference(request: Request, session, settings) -> Job:
     try:
         spec = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
-    return await run_in_threadpool(_record_and_queue, session, kind, uri)
+    callback_url = str(spec.callback_url) if spec.callback_url else None
+    if callback_url:
+        await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
+    return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url)
 
 
-def _record_and_queue(session, kind: str, uri: str) -> Job:
-    job = jobs.create_job(session, source_kind=kind, source_uri=uri)
+def _record_and_queue(session, kind: str, uri: str, callback_url: str | None) -> Job:
+    job = jobs.create_job(session, source_kind=kind, source_uri=uri, callback_url=callback_url)
     session.commit()
     _enqueue(session, job.id)
     return job
@@ -99,17 +106,21 @@ def _enqueue(session, job_id: str) -> None:
 @router.post("", status_code=202, response_model=JobOut, summary="Submit media for analysis",
              openapi_extra={"requestBody": {"content": {
                  "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                                    "properties": {"file": {"type": "string", "format": "binary"}}}},
+                                                    "properties": {"file": {"type": "string", "format": "binary"},
+                                                                   "callback_url": {"type": "string"}}}},
                  "application/json": {"schema": JobRequest.model_json_schema()},
              }}})
 async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
                      settings: SettingsDep) -> JobOut:
-    """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``."""
+    """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``.
+
+    ``callback_url`` (a form field, or a JSON key) receives a signed ``job.succeeded`` / ``job.failed`` event.
+    """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         job = await _accept_upload(request, session, store, settings)
     elif content_type.startswith("application/json"):
-        job = await _accept_reference(request, session)
+        job = await _accept_reference(request, session, settings)
     else:
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a file, or JSON with url or s3_uri")
     response.headers["Location"] = f"/v1/jobs/{job.id}"

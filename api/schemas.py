@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +15,7 @@ class JobRequest(BaseModel):
 
     url: AnyHttpUrl | None = None
     s3_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
+    callback_url: AnyHttpUrl | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> JobRequest:
@@ -48,6 +49,7 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     result: dict[str, Any] | None
     error: JobError | None
+    callback_url: str | None = None
     links: dict[str, str]
 
     @classmethod
@@ -57,7 +59,68 @@ class JobOut(BaseModel):
             source=JobSource(kind=job.source_kind, uri=job.source_uri, filename=job.filename),
             media_type=job.media_type, size_bytes=job.size_bytes, sha256=job.sha256,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-            result=job.result,
+            result=job.result, callback_url=job.callback_url,
             error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
             links={"self": f"/v1/jobs/{job.id}"},
         )
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[Literal["job.succeeded", "job.failed"]] = ["job.succeeded", "job.failed"]
+    description: str | None = None
+    enabled: bool = True
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = None
+    event_types: list[Literal["job.succeeded", "job.failed"]] | None = None
+    description: str | None = None
+    enabled: bool | None = None
+
+
+class EndpointOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    failing: bool
+    created_at: datetime
+    secret: str | None = None  # only when created or rotated
+
+    @classmethod
+    def from_row(cls, e, with_secret: bool = False) -> EndpointOut:
+        return cls(id=e.id, url=e.url, event_types=e.event_types, description=e.description, enabled=e.enabled,
+                   disabled_reason=e.disabled_reason, failing=e.failing, created_at=e.created_at,
+                   secret=e.secret if with_secret else None)
+
+
+class AttemptOut(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_type: str
+    url: str
+    endpoint_id: str | None
+    status: str
+    attempts: list[AttemptOut]
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+    @classmethod
+    def from_rows(cls, d, attempts) -> DeliveryOut:
+        return cls(id=d.id, event_type=d.event_type, url=d.url, endpoint_id=d.endpoint_id, status=d.status,
+                   next_attempt_at=d.next_attempt_at, last_error=d.last_error,
+                   attempts=[AttemptOut(attempted_at=a.attempted_at, status_code=a.status_code,
+                                        latency_ms=a.latency_ms, error=a.error) for a in attempts])

@@ -87,6 +87,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_beat(_args: argparse.Namespace) -> int:
+    """The scheduler that queues due webhook retries: run exactly one per deployment."""
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_webhook_secret(_args: argparse.Namespace) -> int:
+    """Print the secret that signs callback_url deliveries (give it to receivers)."""
+    from core.db import session_scope
+    from core.webhooks import callback_secret
+
+    cmd_migrate()
+    with session_scope() as session:
+        print(callback_secret(session, get_settings()))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """API plus one worker, on embedded defaults unless DATABASE_URL/REDIS_URL say otherwise."""
     import uvicorn
@@ -95,7 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cmd_migrate()
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
-    worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1"]))
+    # --beat: the same process also queues due webhook retries, so serve needs nothing else.
+    worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
     try:
         print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
         uvicorn.run("api.app:app", host=args.host, port=args.port)
@@ -106,12 +125,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training import TrainConfig, train
+    from pipeline.training import AUGMENT_PRESETS, TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, architecture=args.architecture, input_size=args.input_size,
                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                       patience=args.patience, seed=args.seed, init_model=args.init_model,
-                      max_train=args.max_train, name=args.name, version=args.version)
+                      max_train=args.max_train, name=args.name, version=args.version,
+                      augment=dict(AUGMENT_PRESETS[args.augment]))
     print(f"model written to {train(cfg, export_only=args.export_only)}")
     return 0
 
@@ -151,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+    sub.add_parser("beat", help="queue due webhook retries (one per deployment)").set_defaults(func=cmd_beat)
+    sub.add_parser("webhook-secret", help="print the secret that signs callback_url deliveries").set_defaults(
+        func=cmd_webhook_secret)
 
     p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
     p.add_argument("--data", required=True)
@@ -162,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--augment", choices=["mild", "strong"], default="mild", help="augmentation preset")
     p.add_argument("--init-model", help="fine-tune from this model")
     p.add_argument("--max-train", type=int, help="cap the images per split (smoke runs)")
     p.add_argument("--name", default="sepnet-dfdc")

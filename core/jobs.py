@@ -17,12 +17,14 @@ commits once.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import webhooks
+from core.clock import now
+from core.settings import get_settings
 from core.tables import Job
 
 
@@ -40,10 +42,6 @@ ALLOWED = {
     JobStatus.SUCCEEDED: set(),
     JobStatus.FAILED: set(),
 }
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_job_id() -> str:
@@ -78,6 +76,9 @@ def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
     job.updated_at = now()
     for name, value in fields.items():
         setattr(job, name, value)
+    if to in TERMINAL:
+        # The outbox: webhook deliveries commit together with the final state, or not at all.
+        webhooks.add_job_events(session, job, get_settings().public_url)
     session.commit()
     return job
 

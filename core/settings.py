@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     url_fetch_timeout_s: float = 20.0
     allow_private_urls: bool = False  # let url jobs fetch from loopback/private addresses (tests, intranets)
 
+    # Webhooks: private receivers only when allowed; the retry schedule in seconds after each failure.
+    webhook_allow_private: bool = Field(False, validation_alias=_env("WEBHOOK_ALLOW_PRIVATE",
+                                                                      "DEEPFAKE_WEBHOOK_ALLOW_PRIVATE"))
+    webhook_retry_schedule: str = Field("0,5,300,1800,7200,18000,36000,50400,72000,86400",
+                                        validation_alias=_env("WEBHOOK_RETRY_SCHEDULE",
+                                                              "DEEPFAKE_WEBHOOK_RETRY_SCHEDULE"))
+    webhook_timeout_s: float = 10.0
+    webhook_secret: str | None = None  # signs callback_url deliveries; generated and stored when unset
+    webhook_dispatch_interval_s: float = 5.0
+    webhook_secret_grace_s: int = 24 * 3600  # how long a rotated-out endpoint secret still signs
+    public_url: str = "http://127.0.0.1:8000"  # base of the job links sent in webhook payloads
+
     tf_intra_op_threads: int = 0  # 0 = TensorFlow decides
     tf_inter_op_threads: int = 0
     max_attempts: int = 3  # a job whose worker died this many times fails as worker_lost
@@ -51,6 +63,18 @@ class Settings(BaseSettings):
     @classmethod
     def _prefix_ends_with_slash(cls, v: str) -> str:
         return v if not v or v.endswith("/") else v + "/"
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_numbers(cls, v: str) -> str:
+        delays = [float(x) for x in v.split(",") if x.strip()]
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE: comma-separated non-negative seconds")
+        return v
+
+    @property
+    def retry_delays(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
 
     @property
     def effective_database_url(self) -> str:

@@ -18,6 +18,18 @@ import numpy as np
 
 from pipeline.datasets import LabelledFiles, labelled_files, split_dir
 
+# "strong": every image recompressed and downscaled (the first stage of the shipped model).
+# "mild": each degradation applied to a share of the images only, so the model also sees
+# clean artefacts; it learns faster and still meets recompressed and resized faces.
+AUGMENT_PRESETS = {
+    "strong": {"jpeg_quality": [30, 95], "p_jpeg": 1.0, "downscale": [0.4, 1.0], "p_downscale": 1.0,
+               "flip": True, "brightness": 0.15, "contrast": 0.2, "saturation": 0.2, "hue": 0.03,
+               "crop_scale": [0.8, 1.0]},
+    "mild": {"jpeg_quality": [50, 95], "p_jpeg": 0.5, "downscale": [0.5, 1.0], "p_downscale": 0.3,
+             "flip": True, "brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.02,
+             "crop_scale": [0.85, 1.0]},
+}
+
 
 @dataclass
 class TrainConfig:
@@ -33,10 +45,7 @@ class TrainConfig:
     seed: int = 1234
     init_model: str | None = None  # fine-tune from this model directory or .keras file
     max_train: int | None = None  # cap per split, for smoke runs
-    augment: dict = field(default_factory=lambda: {
-        "jpeg_quality": [30, 95], "downscale": [0.4, 1.0], "flip": True,
-        "brightness": 0.15, "contrast": 0.2, "saturation": 0.2, "hue": 0.03, "crop_scale": [0.8, 1.0],
-    })
+    augment: dict = field(default_factory=lambda: dict(AUGMENT_PRESETS["mild"]))
     name: str = "sepnet-dfdc"
     version: str = "1.0.0"
 
@@ -64,8 +73,9 @@ def _augment(image, cfg: TrainConfig):
     if a["flip"]:
         image = tf.image.random_flip_left_right(image)
     # Down-then-up resizing stands in for re-encoding at a lower resolution and for blur.
-    down = tf.cast(tf.cast(crop, tf.float32) * tf.random.uniform([], *a["downscale"]), tf.int32)
-    down = tf.maximum(down, 32)
+    factor = tf.random.uniform([], *a["downscale"])
+    factor = tf.where(tf.random.uniform([]) < a.get("p_downscale", 1.0), factor, 1.0)
+    down = tf.maximum(tf.cast(tf.cast(crop, tf.float32) * factor, tf.int32), 32)
     image = tf.image.resize(image, tf.stack([down, down]), antialias=True)
     image = tf.image.resize(image, [cfg.input_size, cfg.input_size], antialias=True)
     image = tf.image.random_brightness(image, a["brightness"])
@@ -73,7 +83,8 @@ def _augment(image, cfg: TrainConfig):
     image = tf.image.random_saturation(image, 1 - a["saturation"], 1 + a["saturation"])
     image = tf.image.random_hue(image, a["hue"])
     image = tf.clip_by_value(image, 0.0, 1.0)
-    return tf.image.random_jpeg_quality(image, *a["jpeg_quality"])
+    return tf.cond(tf.random.uniform([]) < a.get("p_jpeg", 1.0),
+                   lambda: tf.image.random_jpeg_quality(image, *a["jpeg_quality"]), lambda: image)
 
 
 def make_dataset(files: LabelledFiles, cfg: TrainConfig, training: bool):

@@ -92,7 +92,7 @@ def _truncate(state: ServiceState) -> None:
     from core.db import engine
 
     with engine().begin() as conn:
-        conn.execute(text("TRUNCATE jobs"))
+        conn.execute(text("TRUNCATE jobs, webhook_endpoints, webhook_deliveries, webhook_attempts, service_secrets"))
     redis.Redis.from_url(state.redis_url).flushdb()
     shutil.rmtree(state.data_dir / "media", ignore_errors=True)
 
@@ -186,3 +186,36 @@ import http.server  # noqa: E402 - the handler class below needs it at import
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
+
+
+@pytest.fixture
+def webhook_settings(clean_db, monkeypatch):
+    """Loopback receivers allowed and a short retry schedule, as the issue's tests ask."""
+    from core import db
+
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "0,0.3,0.3")
+    monkeypatch.setenv("DEEPFAKE_WEBHOOK_TIMEOUT_S", "5")
+    db.reset()
+    yield
+    db.reset()
+
+
+@pytest.fixture
+def dispatcher(webhook_settings):
+    """What beat does in production: queue due webhook retries, here every 0.1 s."""
+    import threading
+
+    from workers.webhooks import dispatch_webhooks
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.1):
+            dispatch_webhooks()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)

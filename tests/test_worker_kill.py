@@ -66,3 +66,33 @@ def test_sigkill_mid_job_still_finishes_once(prefork_worker):
     with session_scope() as s:
         assert jobs.get_job(s, job_id).result == job["result"]
     assert prefork_worker.poll() is None, "the worker itself should live on"
+
+
+def test_worker_killed_while_delivering_still_delivers(webhook_settings):
+    from tests.receiver import Receiver, Reply
+
+    with Receiver([Reply(200, delay_s=5), Reply(200)]) as receiver:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
+             "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip",
+             "--without-mingle"], env={**os.environ})
+        try:
+            import psutil
+
+            with make_client() as client:
+                job_id = client.post("/v1/jobs", data={"callback_url": receiver.url},
+                                     files={"file": ("a.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")},
+                                     ).json()["id"]
+                receiver.wait_for(1, timeout=120)
+                (child,) = psutil.Process(proc.pid).children()
+                child.send_signal(signal.SIGKILL)
+                first, second = receiver.wait_for(2, timeout=120)[:2]
+                deadline = time.monotonic() + 30
+                while (deliveries := client.get(f"/v1/jobs/{job_id}/deliveries").json())[0]["status"] != "succeeded":
+                    assert time.monotonic() < deadline, deliveries
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == deliveries[0]["id"]
+    assert first.body == second.body

@@ -9,11 +9,15 @@ live in the database, so Celery stores none.
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from core.settings import Settings, get_settings
 
 PROCESS_JOB = "deepfake.process_job"
+DELIVER_WEBHOOK = "deepfake.deliver_webhook"
+DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 INTERACTIVE_QUEUE = "interactive"
+WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
 
 
 def _transport_options(settings: Settings) -> dict:
@@ -30,13 +34,19 @@ def _transport_options(settings: Settings) -> dict:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("deepfake", broker=settings.broker_url, include=["workers.tasks"])
+    app = Celery("deepfake", broker=settings.broker_url, include=["workers.tasks", "workers.webhooks"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=INTERACTIVE_QUEUE,
+        task_queues=[Queue(INTERACTIVE_QUEUE), Queue(WEBHOOK_QUEUE)],
+        task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE}},
+        # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook retries.
+        beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,
+                                             "schedule": settings.webhook_dispatch_interval_s}},
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options=_transport_options(settings),

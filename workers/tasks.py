@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from core import jobs
+from core import jobs, webhooks
 from core.db import session_scope
 from core.scan import limits
 from core.settings import get_settings
@@ -12,6 +12,7 @@ from pipeline import ErrorCode, MediaError, analyze_file
 from workers import runtime
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
+from workers.webhooks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def run_job(job_id: str) -> str | None:
         if job.attempts > settings.max_attempts:
             # The job killed its worker on every try (out of memory, a decoder crash): stop retrying.
             jobs.fail(session, job_id, ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
+            enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
             return jobs.JobStatus.FAILED
     try:
         result = _analyze(job, settings)
@@ -53,6 +55,7 @@ def _finish(job_id: str, result: dict | None = None, error: tuple[str, str] | No
     with session_scope() as session:
         moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
         if moved is not None:
+            enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
             return moved.status
         log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
         current = jobs.get_job(session, job_id)

@@ -1,0 +1,63 @@
+"""Classifier throughput in faces per second, batch 1 and 32, TensorFlow on one thread.
+
+    taskset -c 0 .venv/bin/python -m bench.model_speed [--model DIR] [--seconds 5]
+
+Preprocessed input (resize to the model size is measured separately). Each
+configuration runs for a fixed time after a warm-up; the median of 5 rounds is
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _rate(fn, batch, seconds: float) -> float:
+    fn(batch)
+    rounds = []
+    for _ in range(5):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 5:
+            fn(batch)
+            n += len(batch)
+        rounds.append(n / (time.perf_counter() - start))
+    return statistics.median(rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from pipeline import load_classifier
+
+    clf = load_classifier(args.model)
+    size = clf.spec.input_size
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(32)]
+    print(f"model {clf.spec.name} {clf.spec.version}, input {size}x{size}, "
+          f"{clf.model.count_params()} parameters, TensorFlow {tf.__version__}, {args.threads} thread(s)")
+    for bs in (1, 32):
+        x = clf.preprocess(crops[:bs])
+        rate = _rate(clf.model.predict_on_batch, x, args.seconds)
+        print(f"predict_on_batch  batch {bs:>2}: {rate:7.0f} faces/s")
+    start = time.perf_counter()
+    for _ in range(20):
+        clf.preprocess(crops)
+    print(f"preprocess (224->{size} resize, 32 crops): {(time.perf_counter() - start) / 20 * 1000:.1f} ms per batch")
+
+
+if __name__ == "__main__":
+    main()
