@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 # Multipart framing around the file: allowed on top of the size limit before refusing by header.
 MULTIPART_SLACK = 64 * 1024
-SUPPORTED_KINDS = {"image"}
+SUPPORTED_KINDS = {"image", "video"}
 
 
 def _check_declared_length(request: Request, max_bytes: int) -> None:
@@ -39,7 +39,9 @@ def _media_type(received: ReceivedFile) -> str:
     media = sniff(received.head)
     if media is None or media.kind not in SUPPORTED_KINDS:
         what = media.mime if media else "this file type"
-        raise ApiError(415, "unsupported_media", f"{what} is not supported; send a JPEG, PNG, WebP, BMP or TIFF image")
+        raise ApiError(415, "unsupported_media",
+                       f"{what} is not supported; send a JPEG, PNG, WebP, BMP or TIFF image, "
+                       "or an MP4, MOV, WebM, AVI or MKV video")
     return media.mime
 
 

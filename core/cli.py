@@ -11,7 +11,8 @@ from pathlib import Path
 
 from core.settings import get_settings
 
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
+                  ".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv"}
 
 
 def _media_files(paths: list[str]) -> list[Path]:
@@ -40,8 +41,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return 2
     classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
     rows = []
-    for path in tqdm(files, desc="scanning", unit="file", disable=len(files) < 2 or not sys.stderr.isatty()):
-        row = scan_file(path, classifier, settings)
+    interactive = sys.stderr.isatty()
+    for path in tqdm(files, desc="scanning", unit="file", disable=len(files) < 2 or not interactive):
+        with tqdm(total=100, desc=path.name, unit="%", leave=False, disable=not interactive) as bar:
+            row = scan_file(path, classifier, settings, lambda f, bar=bar: bar.update(round(f * 100) - bar.n))
         if args.json:
             print(json.dumps(row), flush=True)
         rows.append(row)

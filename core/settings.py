@@ -32,12 +32,16 @@ class Settings(BaseSettings):
     s3_region: str | None = Field(None, validation_alias=_env("S3_REGION", "AWS_DEFAULT_REGION"))
 
     model_path: Path | None = None  # DEEPFAKE_MODEL_PATH: a model directory or MesoNet .h5; None = shipped default
-    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels
     max_image_pixels: int = 50_000_000
     min_face_confidence: float = 0.6
     detect_max_side: int = 640
     min_face_size: int = 24
     classify_batch_size: int = 32
+    video_max_duration_s: float = 600.0
+    video_max_pixels: int = 3840 * 2160
+    video_frames: int = 32  # frames sampled per video, spread over its length
+    video_max_frames_per_second: float = 4.0
 
     url_fetch_timeout_s: float = 20.0
     allow_private_urls: bool = False  # let url jobs fetch from loopback/private addresses (tests, intranets)

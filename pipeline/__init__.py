@@ -11,9 +11,28 @@ from pipeline.decode import load_image
 from pipeline.errors import ErrorCode, MediaError
 from pipeline.faces import Face, crop_face, detect_faces
 from pipeline.sniff import MediaType, sniff
+from pipeline.video import VideoInfo, VideoLimits, probe_video, sample_indices
 
 __all__ = [
-    "DEFAULT_MODEL_DIR", "ErrorCode", "Face", "FaceClassifier", "Limits", "MediaError", "MediaType",
-    "ModelSpec", "analyze_file", "crop_face", "detect_faces", "file_sha256", "load_classifier",
-    "load_image", "load_mesonet", "sniff", "verdict",
+    "DEFAULT_MODEL_DIR",
+    "ErrorCode",
+    "Face",
+    "FaceClassifier",
+    "Limits",
+    "MediaError",
+    "MediaType",
+    "ModelSpec",
+    "VideoInfo",
+    "VideoLimits",
+    "analyze_file",
+    "crop_face",
+    "detect_faces",
+    "file_sha256",
+    "load_classifier",
+    "load_image",
+    "load_mesonet",
+    "probe_video",
+    "sample_indices",
+    "sniff",
+    "verdict",
 ]

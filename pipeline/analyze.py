@@ -16,6 +16,8 @@ from pipeline.decode import load_image
 from pipeline.errors import ErrorCode, MediaError
 from pipeline.faces import crop_face, detect_faces, detector_name
 from pipeline.sniff import SNIFF_BYTES, sniff
+from pipeline.video import VideoLimits
+from pipeline.video_analysis import Progress, analyze_video
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,12 @@ class _Clock:
         self._last = now
 
 
-def analyze_file(path: str | Path, classifier: FaceClassifier, limits: Limits = Limits()) -> dict:
-    """Analyse one media file. Raises ``MediaError`` for input that cannot be processed."""
+def analyze_file(path: str | Path, classifier: FaceClassifier, limits: Limits = Limits(),
+                 video_limits: VideoLimits = VideoLimits(), on_progress: Progress | None = None) -> dict:
+    """Analyse one image or video. Raises ``MediaError`` for input that cannot be processed.
+
+    ``on_progress(fraction)`` is called as video frames are processed.
+    """
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
@@ -72,8 +78,8 @@ def analyze_file(path: str | Path, classifier: FaceClassifier, limits: Limits = 
     media_type = sniff(head)
     if media_type is None:
         raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "not a supported image format")
-    if media_type.kind != "image":
-        raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, f"{media_type.mime} is not supported yet")
+    if media_type.kind == "video":
+        return analyze_video(path, classifier, limits, video_limits, on_progress)
     clock = _Clock()
     image = load_image(path, limits.max_pixels)
     clock.lap("decode")

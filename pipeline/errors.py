@@ -15,6 +15,9 @@ class ErrorCode(StrEnum):
     CORRUPT_MEDIA = "corrupt_media"
     TRUNCATED_MEDIA = "truncated_media"
     IMAGE_TOO_LARGE = "image_too_large"  # pixel count over the limit (decompression bomb)
+    NO_VIDEO_STREAM = "no_video_stream"
+    VIDEO_TOO_LARGE = "video_too_large"  # frame size over the limit
+    VIDEO_TOO_LONG = "video_too_long"  # duration or frame count over the limit
     TOO_LARGE = "too_large"  # byte size over the limit
     FETCH_FAILED = "fetch_failed"
     SOURCE_NOT_FOUND = "source_not_found"

@@ -58,3 +58,31 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     compressor = zlib.compressobj(9)
     body = b"".join(compressor.compress(row) for _ in range(64)) + compressor.flush()
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def face_patch(mirror: bool = False) -> np.ndarray:
+    """The astronaut's head and shoulders, 240 x 200 pixels."""
+    patch = astronaut()[20:260, 130:330]
+    return patch[:, ::-1] if mirror else patch
+
+
+def write_clip(path: Path, tracks: list[tuple[tuple[int, int], tuple[int, int]]], frames: int = 60, fps: float = 15.0,
+               size: tuple[int, int] = (640, 360), mirror_second: bool = True) -> Path:
+    """An MP4 of faces moving in straight lines from ``start`` to ``end`` (top-left corners) over grey."""
+    import cv2
+
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write MP4 here"
+    patches = [cv2.cvtColor(face_patch(mirror=mirror_second and i == 1), cv2.COLOR_RGB2BGR) for i in range(len(tracks))]
+    for f in range(frames):
+        frame = np.full((height, width, 3), 110, np.uint8)
+        frame[:, :, 0] = np.linspace(60, 160, width, dtype=np.uint8)  # a gradient, so frames are not flat
+        for (start, end), patch in zip(tracks, patches, strict=True):
+            x = round(start[0] + (end[0] - start[0]) * f / max(frames - 1, 1))
+            y = round(start[1] + (end[1] - start[1]) * f / max(frames - 1, 1))
+            ph, pw = patch.shape[:2]
+            frame[y:y + ph, x:x + pw] = patch
+        writer.write(frame)
+    writer.release()
+    return path

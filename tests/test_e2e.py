@@ -74,3 +74,20 @@ def test_a_job_delivered_twice_keeps_one_result(worker):
         assert run_job(job["id"]) is None  # a duplicate delivery finds the job finished
         again = client.get(f"/v1/jobs/{job['id']}").json()
     assert again["result"] == job["result"] and again["attempts"] == 1
+
+
+def test_video_job_reports_progress_and_tracks(worker, tmp_path):
+    import time
+
+    clip = media.write_clip(tmp_path / "clip.mp4", [((20, 40), (400, 100))], frames=120)
+    with make_client() as client:
+        resp = client.post("/v1/jobs", files={"file": ("clip.mp4", clip.read_bytes(), "application/octet-stream")})
+        assert resp.status_code == 202 and resp.json()["media_type"] == "video/mp4"
+        seen = []
+        while (job := client.get(resp.headers["location"]).json())["status"] not in ("succeeded", "failed"):
+            seen.append(job["progress"])
+            time.sleep(0.02)
+    assert job["status"] == "succeeded", job
+    seen.append(job["progress"])
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert len(job["result"]["tracks"]) == 1 and job["result"]["media"]["frames_sampled"] == 32

@@ -6,9 +6,9 @@ import logging
 
 from core import jobs, webhooks
 from core.db import session_scope
-from core.scan import limits
+from core.scan import analyze
 from core.settings import get_settings
-from pipeline import ErrorCode, MediaError, analyze_file
+from pipeline import ErrorCode, MediaError
 from workers import runtime
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
@@ -48,7 +48,21 @@ def run_job(job_id: str) -> str | None:
 
 def _analyze(job, settings) -> dict:
     with local_media(job, settings) as path, runtime.inference_lock():
-        return analyze_file(path, runtime.classifier(), limits(settings))
+        return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
+
+
+def _progress_writer(job_id: str, step: float = 0.05):
+    """Record progress as frames are processed, at most every ``step``; 1.0 is left to ``succeed``."""
+    last = 0.0
+
+    def write(fraction: float) -> None:
+        nonlocal last
+        if fraction - last >= step:
+            last = fraction
+            with session_scope() as session:
+                jobs.set_progress(session, job_id, min(fraction, 0.99))
+
+    return write
 
 
 def _finish(job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:

@@ -1,0 +1,87 @@
+"""Video: sampling, tracking, per-person verdicts and progress, on clips generated with known ground truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import ErrorCode, MediaError, analyze_file, sample_indices
+from pipeline.tracking import Detection, Tracker, track_score
+from tests import media
+
+ONE_FACE = [((20, 40), (400, 100))]
+TWO_FACES = [((10, 60), (150, 80)), ((420, 100), (330, 60))]
+
+
+def test_one_moving_face_is_one_track_over_the_clip(tmp_path, classifier):
+    clip = media.write_clip(tmp_path / "one.mp4", ONE_FACE)
+    progress: list[float] = []
+    result = analyze_file(clip, classifier, on_progress=progress.append)
+    assert result["kind"] == "video"
+    m = result["media"]
+    assert (m["width"], m["height"], m["fps"]) == (640, 360, 15.0)
+    assert m["duration_s"] == pytest.approx(4.0) and m["frames_sampled"] == 16  # 4 per second
+    (track,) = result["tracks"]
+    assert track["frames"] == m["frames_sampled"] and track["counted"]
+    assert track["start_s"] < 0.3 and track["end_s"] > 3.6
+    assert result["verdict"] in {"fake", "real", "uncertain"} and result["score"] == track["score"]
+    assert [f["track"] for f in result["faces"]] == [track["id"]]
+    assert len(result["timeline"]) == 16
+    assert all(len(entry["faces"]) == 1 and entry["faces"][0]["track"] == track["id"] for entry in result["timeline"])
+    # The box follows the face to the right.
+    assert result["timeline"][-1]["faces"][0]["box"][0] > result["timeline"][0]["faces"][0]["box"][0] + 250
+    assert progress == sorted(progress) and progress[-1] == 1.0 and progress[0] > 0
+
+
+def test_two_faces_are_two_tracks(tmp_path, classifier):
+    clip = media.write_clip(tmp_path / "two.mp4", TWO_FACES)
+    result = analyze_file(clip, classifier)
+    assert len(result["tracks"]) == 2
+    assert all(t["frames"] == result["media"]["frames_sampled"] for t in result["tracks"])
+    assert len(result["faces"]) == 2
+    assert result["score"] == max(t["score"] for t in result["tracks"])
+
+
+def test_no_face_video(tmp_path, classifier):
+    clip = media.write_clip(tmp_path / "empty.mp4", [])
+    result = analyze_file(clip, classifier)
+    assert result["verdict"] == "no_face" and result["score"] is None and result["tracks"] == []
+
+
+def test_truncated_video_fails_with_its_code(tmp_path, classifier):
+    clip = media.write_clip(tmp_path / "full.mp4", ONE_FACE)
+    data = clip.read_bytes()
+    cut = media.write(tmp_path / "cut.mp4", data[: len(data) // 2])
+    with pytest.raises(MediaError) as caught:
+        analyze_file(cut, classifier)
+    assert caught.value.code in {ErrorCode.CORRUPT_MEDIA, ErrorCode.TRUNCATED_MEDIA}
+
+
+def test_video_limits(tmp_path, classifier):
+    from pipeline import VideoLimits
+
+    clip = media.write_clip(tmp_path / "one.mp4", ONE_FACE)
+    with pytest.raises(MediaError) as caught:
+        analyze_file(clip, classifier, video_limits=VideoLimits(max_duration_s=2))
+    assert caught.value.code == ErrorCode.VIDEO_TOO_LONG
+    with pytest.raises(MediaError) as caught:
+        analyze_file(clip, classifier, video_limits=VideoLimits(max_pixels=320 * 240))
+    assert caught.value.code == ErrorCode.VIDEO_TOO_LARGE
+
+
+def test_sampling_spreads_frames_and_caps_per_second():
+    assert sample_indices(300, 30.0, frames=32, max_per_second=4) == [int((i + 0.5) * 300 / 32) for i in range(32)]
+    assert len(sample_indices(60, 30.0, frames=32, max_per_second=4)) == 8  # 2 s clip
+    assert sample_indices(1, 30.0, frames=32, max_per_second=4) == [0]
+
+
+def test_tracker_links_overlapping_boxes_and_splits_far_ones():
+    tracker = Tracker()
+    assert tracker.update([Detection(0, 0, (0, 0, 100, 100), 1), Detection(0, 0, (300, 0, 100, 100), 1)]) == [1, 2]
+    assert tracker.update([Detection(1, 1, (310, 5, 100, 100), 1), Detection(1, 1, (10, 5, 100, 100), 1)]) == [2, 1]
+    assert tracker.update([Detection(2, 2, (600, 300, 80, 80), 1)]) == [3]
+
+
+def test_track_score_is_robust_to_a_few_bad_frames():
+    assert track_score([0.05] * 19 + [0.95]) == pytest.approx(0.05)  # one glitch does not make a fake
+    assert track_score([0.9] * 8 + [0.1] * 12) == pytest.approx(0.9)  # a swap seen in 40 % of frames does
+    assert track_score([0.5, 0.6, 0.4]) == pytest.approx(0.5)
