@@ -60,7 +60,7 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def _locked(session: Session, job_id: str) -> Job | None:
+def lock_job(session: Session, job_id: str) -> Job | None:
     # FOR UPDATE serialises two deliveries of the same job on Postgres; SQLite
     # ignores it but allows a single writer anyway.
     return session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
@@ -68,7 +68,7 @@ def _locked(session: Session, job_id: str) -> Job | None:
 
 def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
     """Apply one transition and commit; None when the job is gone or the move is not allowed."""
-    job = _locked(session, job_id)
+    job = lock_job(session, job_id)
     if job is None or to not in ALLOWED[JobStatus(job.status)]:
         session.rollback()
         return None
@@ -85,17 +85,16 @@ def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
 
 def start(session: Session, job_id: str) -> Job | None:
     """queued|running → running, counting the attempt. None if the job is finished or gone."""
-    job = _locked(session, job_id)
+    job = lock_job(session, job_id)
     if job is None or JobStatus(job.status) in TERMINAL:
         session.rollback()
         return None
-    return _move(session, job_id, JobStatus.RUNNING, attempts=job.attempts + 1,
-                 started_at=job.started_at or now(), progress=0.0)
+    return _move(session, job_id, JobStatus.RUNNING, attempts=job.attempts + 1, started_at=job.started_at or now())
 
 
 def set_progress(session: Session, job_id: str, progress: float) -> None:
     """Progress of a running job, 0-1; it never moves backwards."""
-    job = _locked(session, job_id)
+    job = lock_job(session, job_id)
     if job is not None and job.status == JobStatus.RUNNING and progress > job.progress:
         job.progress = min(progress, 1.0)
         job.updated_at = now()
@@ -114,7 +113,7 @@ def fail(session: Session, job_id: str, code: str, message: str) -> Job | None:
 
 def delete(session: Session, job_id: str) -> Job | None:
     """Remove the job row; the caller deletes its blob. Returns the deleted job."""
-    job = _locked(session, job_id)
+    job = lock_job(session, job_id)
     if job is None:
         session.rollback()
         return None

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     video_max_pixels: int = 3840 * 2160
     video_frames: int = 32  # frames sampled per video, spread over its length
     video_max_frames_per_second: float = 4.0
+    video_split_over_s: float = 120.0  # longer videos are split into segments analysed in parallel
+    video_segment_s: float = 60.0
+    segment_retries: int = 2
 
     url_fetch_timeout_s: float = 20.0
     allow_private_urls: bool = False  # let url jobs fetch from loopback/private addresses (tests, intranets)

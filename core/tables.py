@@ -108,3 +108,18 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class VideoSegment(Base):
+    """One time segment of a long video, analysed by its own task; merged when all are done."""
+
+    __tablename__ = "video_segments"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frames: Mapped[list] = mapped_column(JsonType)  # the sampled frame indices of this segment
+    media: Mapped[dict] = mapped_column(JsonType)  # facts about the whole video, for the merged result
+    status: Mapped[str] = mapped_column(String(16))  # pending | done
+    part: Mapped[dict | None] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

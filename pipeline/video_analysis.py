@@ -16,8 +16,8 @@ import numpy as np
 from pipeline.calibration import band
 from pipeline.classifier import FaceClassifier
 from pipeline.faces import crop_face, detect_faces, detector_name
-from pipeline.tracking import Detection, Track, Tracker, track_score
-from pipeline.video import VideoLimits, iter_frames, probe_video, sample_indices
+from pipeline.tracking import Detection, Track, Tracker, iou, track_score
+from pipeline.video import VideoInfo, VideoLimits, iter_frames, probe_video, sample_indices
 
 Progress = Callable[[float], None]
 
@@ -56,6 +56,31 @@ def analyze_video(path: str | Path, classifier: FaceClassifier, limits, video_li
                   on_progress: Progress | None = None) -> dict:
     info = probe_video(path, video_limits)
     indices = sample_indices(info.frame_count, info.fps, video_limits.frames, video_limits.max_per_second)
+    part = analyze_part(path, info.fps, indices, classifier, limits, on_progress)
+    return video_result(media_facts(path, info, len(indices)), [part], classifier.spec)
+
+
+def media_facts(path: str | Path, info: VideoInfo, frames_sampled: int) -> dict:
+    from pipeline.analyze import file_sha256
+
+    return {"kind": "video", **info.as_dict(), "frames_sampled": frames_sampled,
+            "size_bytes": Path(path).stat().st_size, "sha256": file_sha256(path)}
+
+
+def plan_segments(info: VideoInfo, indices: list[int], segment_s: float) -> list[list[int]]:
+    """The sampled frames split into consecutive time segments of ``segment_s`` seconds."""
+    segments: dict[int, list[int]] = {}
+    for index in indices:
+        segments.setdefault(int(index / info.fps // segment_s), []).append(index)
+    return [segments[k] for k in sorted(segments)]
+
+
+def analyze_part(path: str | Path, fps: float, indices: list[int], classifier: FaceClassifier, limits,
+                 on_progress: Progress | None = None) -> dict:
+    """Detect, track and classify faces on the given frames. A JSON-ready part of a video result.
+
+    Track IDs are local to the part; ``merge_parts`` joins parts into one result.
+    """
     tracker, batcher = Tracker(), _Batcher(classifier)
     timings = {"decode": 0.0, "detect": 0.0}
     frames: list[tuple[int, float, list[Detection], list[int]]] = []
@@ -65,18 +90,57 @@ def analyze_video(path: str | Path, classifier: FaceClassifier, limits, video_li
         timings["decode"] += now - clock
         faces = detect_faces(rgb, limits.min_face_confidence, limits.detect_max_side, limits.min_face_size)
         timings["detect"] += time.perf_counter() - now
-        t = index / info.fps
-        dets = [Detection(index, t, f.box, f.confidence) for f in faces]
+        dets = [Detection(index, index / fps, f.box, f.confidence) for f in faces]
         ids = tracker.update(dets)
         for det in dets:
             batcher.add(crop_face(rgb, det.box, classifier.spec.crop_scale), det)
-        frames.append((index, t, dets, ids))
+        frames.append((index, index / fps, dets, ids))
         if on_progress:
             on_progress(done / len(indices))
         clock = time.perf_counter()
     batcher.flush()
     timings["classify"] = batcher.seconds
-    return video_result(path, info, len(frames), tracker.tracks(), frames, classifier, timings)
+    return {
+        "frames": [{"frame": index, "t": t, "faces": [{"box": list(d.box), "confidence": d.confidence,
+                                                       "score": d.score, "track": tid}
+                                                      for d, tid in zip(dets, ids, strict=True)]}
+                   for index, t, dets, ids in frames],
+        "timings": {k: round(v * 1000, 2) for k, v in timings.items()},
+    }
+
+
+def merge_parts(parts: list[dict], min_iou: float = 0.2) -> tuple[list[Track], list[dict]]:
+    """One set of tracks over consecutive parts: a track at the end of a part continues into a
+    track at the start of the next when their boxes overlap as the tracker would require."""
+    tracks: dict[int, Track] = {}
+    frames: list[dict] = []
+    next_id, previous_tail = 1, {}
+    for part in parts:
+        local: dict[int, int] = {}
+        for position, entry in enumerate(part["frames"]):
+            faces = []
+            for face in entry["faces"]:
+                det = Detection(entry["frame"], entry["t"], tuple(face["box"]), face["confidence"], face["score"])
+                if face["track"] not in local:
+                    joined = _continuation(det, previous_tail, min_iou) if position == 0 else None
+                    local[face["track"]] = joined or next_id
+                    if joined is None:
+                        next_id += 1
+                track_id = local[face["track"]]
+                tracks.setdefault(track_id, Track(track_id)).detections.append(det)
+                faces.append({**face, "track": track_id})
+            frames.append({**entry, "faces": faces})
+        last = frames[-1]["faces"] if part["frames"] else []
+        previous_tail = {f["track"]: tuple(f["box"]) for f in last}
+    return [tracks[k] for k in sorted(tracks)], frames
+
+
+def _continuation(det: Detection, tail: dict[int, tuple], min_iou: float) -> int | None:
+    best = max(tail.items(), key=lambda item: iou(item[1], det.box), default=None)
+    if best is None or iou(best[1], det.box) < min_iou:
+        return None
+    del tail[best[0]]  # one continuation per track
+    return best[0]
 
 
 def _track_summary(track: Track, spec, counted: bool) -> dict:
@@ -91,31 +155,30 @@ def _track_summary(track: Track, spec, counted: bool) -> dict:
     }
 
 
-def video_result(path, info, frames_sampled: int, tracks: list[Track], frames, classifier, timings) -> dict:
-    from pipeline.analyze import file_sha256, verdict
+def video_result(media: dict, parts: list[dict], spec) -> dict:
+    """The video result from its media facts and analysed parts (one part unless split into segments)."""
+    from pipeline.analyze import verdict
 
-    spec = classifier.spec
-    need = min_track_frames(frames_sampled)
+    tracks, frames = merge_parts(parts)
+    need = min_track_frames(media["frames_sampled"])
     summaries = [_track_summary(t, spec, len(t.detections) >= need) for t in tracks]
     counted = [s for s in summaries if s["counted"]]
-    timings_ms = {k: round(v * 1000, 2) for k, v in timings.items()}
+    timings_ms = {k: round(sum(p["timings"][k] for p in parts), 2) for k in ("decode", "detect", "classify")}
     timings_ms["total"] = round(sum(timings_ms.values()), 2)
-    sha256 = file_sha256(path)
     return {
         "kind": "video",
-        "sha256": sha256,
-        "media": {"kind": "video", **info.as_dict(), "frames_sampled": frames_sampled,
-                  "size_bytes": Path(path).stat().st_size, "sha256": sha256},
+        "sha256": media["sha256"],
+        "media": media,
         "verdict": verdict([s["score"] for s in counted], spec.bands),
         "score": max((s["score"] for s in counted), default=None),
         "faces": [{"box": s["box"], "detector_confidence": s["detector_confidence"], "score": s["score"],
                    "label": s["label"], "band": s["band"], "track": s["id"]} for s in counted],
         "tracks": summaries,
         "timeline": [
-            {"t": round(t, 3), "frame": index,
-             "faces": [{"box": list(d.box), "track": tid, "score": d.score, "detector_confidence": d.confidence}
-                       for d, tid in zip(dets, ids, strict=True)]}
-            for index, t, dets, ids in frames
+            {"t": round(e["t"], 3), "frame": e["frame"],
+             "faces": [{"box": f["box"], "track": f["track"], "score": f["score"],
+                        "detector_confidence": f["confidence"]} for f in e["faces"]]}
+            for e in frames
         ],
         "detector": detector_name(),
         "model": {"name": spec.name, "version": spec.version, "threshold": spec.threshold, "bands": list(spec.bands)},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests import media
 from tests.api_client import make_client, submit_bytes, wait_for_job
 
@@ -91,3 +93,64 @@ def test_video_job_reports_progress_and_tracks(worker, tmp_path):
     seen.append(job["progress"])
     assert seen == sorted(seen) and seen[-1] == 1.0
     assert len(job["result"]["tracks"]) == 1 and job["result"]["media"]["frames_sampled"] == 32
+
+
+@pytest.fixture
+def split_short_videos(monkeypatch):
+    """Split anything over 4 s into 4 s segments, so a 12 s test clip makes three."""
+    from core import db
+
+    monkeypatch.setenv("DEEPFAKE_VIDEO_SPLIT_OVER_S", "4")
+    monkeypatch.setenv("DEEPFAKE_VIDEO_SEGMENT_S", "4")
+    db.reset()
+    yield
+    db.reset()
+
+
+def _long_clip(tmp_path):
+    return media.write_clip(tmp_path / "long.mp4", [((10, 60), (150, 80)), ((420, 100), (330, 60))], frames=180)
+
+
+def test_long_video_is_split_and_merged(split_short_videos, worker, tmp_path, classifier):
+    from core.db import session_scope
+    from core.tables import VideoSegment
+    from pipeline import analyze_file
+
+    clip = _long_clip(tmp_path)
+    whole = analyze_file(clip, classifier)
+    with make_client() as client:
+        job = wait_for_job(client, submit_bytes(client, clip.read_bytes(), "long.mp4", "video/mp4").json()["id"])
+    assert job["status"] == "succeeded", job
+    with session_scope() as s:
+        assert s.query(VideoSegment).filter_by(job_id=job["id"], status="done").count() == 3
+    tracks = job["result"]["tracks"]
+    assert [(t["id"], t["frames"]) for t in tracks] == [(t["id"], t["frames"]) for t in whole["tracks"]]
+    for got, want in zip(tracks, whole["tracks"], strict=True):
+        assert got["score"] == pytest.approx(want["score"], abs=1e-3)
+    assert job["result"]["verdict"] == whole["verdict"] and job["progress"] == 1.0
+
+
+def test_a_failing_segment_is_retried_then_fails_the_job(split_short_videos, worker, tmp_path, monkeypatch):
+    from workers import segments
+
+    real = segments.analyze_part
+    calls = {"n": 0}
+
+    def flaky(path, fps, frames, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("transient")
+        return real(path, fps, frames, *args, **kwargs)
+
+    monkeypatch.setattr(segments, "analyze_part", flaky)
+    clip = _long_clip(tmp_path)
+    with make_client() as client:
+        ok = wait_for_job(client, submit_bytes(client, clip.read_bytes(), "a.mp4", "video/mp4").json()["id"])
+        assert ok["status"] == "succeeded" and calls["n"] == 4  # three segments, one retried
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("always")
+
+        monkeypatch.setattr(segments, "analyze_part", broken)
+        bad = wait_for_job(client, submit_bytes(client, clip.read_bytes(), "b.mp4", "video/mp4").json()["id"])
+    assert bad["status"] == "failed" and bad["error"]["code"] == "segment_failed"

@@ -85,3 +85,23 @@ def test_track_score_is_robust_to_a_few_bad_frames():
     assert track_score([0.05] * 19 + [0.95]) == pytest.approx(0.05)  # one glitch does not make a fake
     assert track_score([0.9] * 8 + [0.1] * 12) == pytest.approx(0.9)  # a swap seen in 40 % of frames does
     assert track_score([0.5, 0.6, 0.4]) == pytest.approx(0.5)
+
+
+def test_segments_merge_to_the_unsplit_result(tmp_path, classifier):
+    from pipeline import Limits, VideoLimits, probe_video
+    from pipeline.video_analysis import analyze_part, media_facts, plan_segments, video_result
+
+    clip = media.write_clip(tmp_path / "long.mp4", TWO_FACES, frames=180)  # 12 s
+    whole = analyze_file(clip, classifier)
+    info = probe_video(clip)
+    indices = sample_indices(info.frame_count, info.fps, VideoLimits().frames, VideoLimits().max_per_second)
+    segments = plan_segments(info, indices, segment_s=4.0)
+    assert len(segments) == 3 and [i for seg in segments for i in seg] == indices
+    parts = [analyze_part(clip, info.fps, seg, classifier, Limits()) for seg in segments]
+    merged = video_result(media_facts(clip, info, len(indices)), parts, classifier.spec)
+    assert len(merged["tracks"]) == len(whole["tracks"]) == 2
+    for a, b in zip(merged["tracks"], whole["tracks"], strict=True):
+        assert (a["id"], a["frames"], a["start_s"], a["end_s"]) == (b["id"], b["frames"], b["start_s"], b["end_s"])
+        assert a["score"] == pytest.approx(b["score"], abs=1e-3)
+    assert merged["verdict"] == whole["verdict"]
+    assert [e["t"] for e in merged["timeline"]] == [e["t"] for e in whole["timeline"]]

@@ -14,6 +14,7 @@ from kombu import Queue
 from core.settings import Settings, get_settings
 
 PROCESS_JOB = "deepfake.process_job"
+PROCESS_SEGMENT = "deepfake.process_segment"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 INTERACTIVE_QUEUE = "interactive"
@@ -34,7 +35,8 @@ def _transport_options(settings: Settings) -> dict:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("deepfake", broker=settings.broker_url, include=["workers.tasks", "workers.webhooks"])
+    app = Celery("deepfake", broker=settings.broker_url,
+                 include=["workers.tasks", "workers.webhooks", "workers.segments"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from core import jobs, webhooks
+from core import jobs
 from core.db import session_scope
 from core.scan import analyze
 from core.settings import get_settings
 from pipeline import ErrorCode, MediaError
-from workers import runtime
+from workers import runtime, segments
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
-from workers.webhooks import enqueue_deliveries
+from workers.outcome import finish
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +32,30 @@ def run_job(job_id: str) -> str | None:
             return None
         if job.attempts > settings.max_attempts:
             # The job killed its worker on every try (out of memory, a decoder crash): stop retrying.
-            jobs.fail(session, job_id, ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
-            enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
-            return jobs.JobStatus.FAILED
+            lost = (ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
+            return finish(job_id, error=lost, session=session)
     try:
         result = _analyze(job, settings)
     except MediaError as exc:
         log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
-        return _finish(job_id, error=(exc.code, exc.message))
+        return finish(job_id, error=(exc.code, exc.message))
     except Exception:
         log.exception("job %s crashed", job_id)
-        return _finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
-    return _finish(job_id, result=result)
+        return finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
+    if result is None:
+        return jobs.JobStatus.RUNNING  # split into segments; the last segment finishes the job
+    return finish(job_id, result=result)
 
 
-def _analyze(job, settings) -> dict:
-    with local_media(job, settings) as path, runtime.inference_lock():
-        return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
+def _analyze(job, settings) -> dict | None:
+    """The job's result, or None when the video was handed out in segments."""
+    with local_media(job, settings) as path:
+        plan = segments.plan_if_long(path, settings)
+        if plan is not None:
+            segments.fan_out(job.id, *plan)
+            return None
+        with runtime.inference_lock():
+            return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
 
 
 def _progress_writer(job_id: str, step: float = 0.05):
@@ -63,14 +70,3 @@ def _progress_writer(job_id: str, step: float = 0.05):
                 jobs.set_progress(session, job_id, min(fraction, 0.99))
 
     return write
-
-
-def _finish(job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
-    with session_scope() as session:
-        moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
-        if moved is not None:
-            enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
-            return moved.status
-        log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
-        current = jobs.get_job(session, job_id)
-        return current.status if current else None

@@ -1,0 +1,26 @@
+"""Ending a job: its terminal transition and the webhooks it triggers."""
+
+from __future__ import annotations
+
+import logging
+
+from core import jobs, webhooks
+from core.db import session_scope
+from workers.webhooks import enqueue_deliveries
+
+log = logging.getLogger(__name__)
+
+
+def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | None = None,
+           session=None) -> str | None:
+    """Move the job to its terminal state (in ``session`` if given) and send its webhooks."""
+    if session is None:
+        with session_scope() as own:
+            return finish(job_id, result, error, own)
+    moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
+    if moved is not None:
+        enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
+        return moved.status
+    log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
+    current = jobs.get_job(session, job_id)
+    return current.status if current else None
