@@ -67,12 +67,12 @@ def face_patch(mirror: bool = False) -> np.ndarray:
 
 
 def write_clip(path: Path, tracks: list[tuple[tuple[int, int], tuple[int, int]]], frames: int = 60, fps: float = 15.0,
-               size: tuple[int, int] = (640, 360), mirror_second: bool = True) -> Path:
-    """An MP4 of faces moving in straight lines from ``start`` to ``end`` (top-left corners) over grey."""
+               size: tuple[int, int] = (640, 360), mirror_second: bool = True, fourcc: str = "mp4v") -> Path:
+    """A clip (container from the suffix) of faces moving in straight lines from ``start`` to ``end`` (top-left corners) over grey."""
     import cv2
 
     width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     assert writer.isOpened(), "OpenCV cannot write MP4 here"
     patches = [cv2.cvtColor(face_patch(mirror=mirror_second and i == 1), cv2.COLOR_RGB2BGR) for i in range(len(tracks))]
     for f in range(frames):

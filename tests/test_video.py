@@ -32,6 +32,19 @@ def test_one_moving_face_is_one_track_over_the_clip(tmp_path, classifier):
     assert progress == sorted(progress) and progress[-1] == 1.0 and progress[0] > 0
 
 
+@pytest.mark.parametrize(("suffix", "fourcc", "mime"), [
+    ("avi", "MJPG", "video/x-msvideo"), ("mkv", "mp4v", "video/x-matroska"), ("mov", "mp4v", "video/quicktime"),
+    ("webm", "VP80", "video/webm"),
+])
+def test_containers_are_sniffed_and_read(tmp_path, classifier, suffix, fourcc, mime):
+    from pipeline import sniff
+
+    clip = media.write_clip(tmp_path / f"clip.{suffix}", ONE_FACE, frames=30, fourcc=fourcc)
+    assert sniff(clip.read_bytes()[:32]).mime == mime
+    result = analyze_file(clip, classifier)
+    assert result["kind"] == "video" and len(result["tracks"]) == 1
+
+
 def test_two_faces_are_two_tracks(tmp_path, classifier):
     clip = media.write_clip(tmp_path / "two.mp4", TWO_FACES)
     result = analyze_file(clip, classifier)
