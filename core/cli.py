@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="run directory (resumes if it holds a checkpoint)")
-    p.add_argument("--architecture", default="sepnet")
+    p.add_argument("--architecture", default="sepnet", choices=["sepnet"])
     p.add_argument("--input-size", type=int, default=160)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)

@@ -73,4 +73,6 @@ def sepnet(input_size: int = 160, widths: tuple[int, ...] = (32, 64, 128, 192), 
     return keras.Model(x_in, logit, name="sepnet")
 
 
-ARCHITECTURES = {"meso4": meso4, "sepnet": sepnet}
+# What ``deepfake train`` can build: networks whose output is the logit of P(fake). Meso-4 is not
+# among them: it exists to load the published MesoNet weights, whose output is P(real).
+ARCHITECTURES = {"sepnet": sepnet}

@@ -68,7 +68,10 @@ def face_patch(mirror: bool = False) -> np.ndarray:
 
 def write_clip(path: Path, tracks: list[tuple[tuple[int, int], tuple[int, int]]], frames: int = 60, fps: float = 15.0,
                size: tuple[int, int] = (640, 360), mirror_second: bool = True, fourcc: str = "mp4v") -> Path:
-    """A clip (container from the suffix) of faces moving in straight lines from ``start`` to ``end`` (top-left corners) over grey."""
+    """A clip (container from the suffix) of faces moving in straight lines over grey.
+
+    Each track is ``(start, end)``: the face's top-left corner in the first and last frame.
+    """
     import cv2
 
     width, height = size
