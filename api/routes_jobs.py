@@ -18,7 +18,7 @@ from core.blobs import BlobStore
 from core.tables import Job
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
-from workers.celery_app import enqueue_job
+from workers.celery_app import enqueue_job, queue_depth
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -45,6 +45,27 @@ def _media_type(received: ReceivedFile) -> str:
     return media.mime
 
 
+PRIORITIES = ("interactive", "bulk")
+
+
+def _options(fields: dict[str, str]) -> dict:
+    """``priority`` and ``dedup`` from upload form fields."""
+    priority = fields.get("priority", "interactive")
+    if priority not in PRIORITIES:
+        raise ApiError(422, "invalid_request", f"priority must be one of {PRIORITIES}")
+    dedup = fields.get("dedup", "true").lower()
+    if dedup not in ("true", "false", "1", "0"):
+        raise ApiError(422, "invalid_request", "dedup must be true or false")
+    return {"priority": priority, "dedup": dedup in ("true", "1")}
+
+
+def _check_capacity(priority: str, settings) -> None:
+    """Back-pressure: refuse new work while the lane's queue is past its limit."""
+    if queue_depth(priority) >= settings.max_queue_depth:
+        raise ApiError(429, "queue_full", f"the {priority} queue is full; retry later",
+                       headers={"Retry-After": "30"})
+
+
 async def _accept_upload(request: Request, session, store: BlobStore, settings) -> Job:
     _check_declared_length(request, settings.max_upload_bytes)
     tmp_dir = settings.data_dir / "tmp"
@@ -54,24 +75,27 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
     )
     try:
         mime = _media_type(received)
+        options = _options(fields)
         callback_url = fields.get("callback_url") or None
+        # Checks, storing, recording and queueing block; a thread keeps the event loop serving other uploads.
+        await run_in_threadpool(_check_capacity, options["priority"], settings)
         if callback_url:
             await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
-        # Storing, recording and queueing block; a thread keeps the event loop serving other uploads.
-        return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url)
+        return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options)
     finally:
         received.path.unlink(missing_ok=True)
 
 
-def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None) -> Job:
+def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
+                     options: dict) -> Job:
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
     store.put_file(blob_key, received.path)
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
-                          sha256=received.sha256, callback_url=callback_url)
+                          sha256=received.sha256, callback_url=callback_url, **options)
     session.commit()
-    _enqueue(session, job_id)
+    _enqueue(session, job_id, options["priority"])
     return job
 
 
@@ -83,21 +107,23 @@ async def _accept_reference(request: Request, session, settings) -> Job:
         raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
+    options = {"priority": spec.priority, "dedup": spec.dedup}
+    await run_in_threadpool(_check_capacity, spec.priority, settings)
     if callback_url:
         await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
-    return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url)
+    return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options)
 
 
-def _record_and_queue(session, kind: str, uri: str, callback_url: str | None) -> Job:
-    job = jobs.create_job(session, source_kind=kind, source_uri=uri, callback_url=callback_url)
+def _record_and_queue(session, kind: str, uri: str, callback_url: str | None, options: dict) -> Job:
+    job = jobs.create_job(session, source_kind=kind, source_uri=uri, callback_url=callback_url, **options)
     session.commit()
-    _enqueue(session, job.id)
+    _enqueue(session, job.id, options["priority"])
     return job
 
 
-def _enqueue(session, job_id: str) -> None:
+def _enqueue(session, job_id: str, priority: str) -> None:
     try:
-        enqueue_job(job_id)
+        enqueue_job(job_id, priority)
     except Exception as exc:
         log.exception("enqueue of job %s failed", job_id)
         jobs.fail(session, job_id, "broker_unavailable", "the job could not be queued; submit it again")
@@ -109,7 +135,9 @@ def _enqueue(session, job_id: str) -> None:
              openapi_extra={"requestBody": {"content": {
                  "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                                     "properties": {"file": {"type": "string", "format": "binary"},
-                                                                   "callback_url": {"type": "string"}}}},
+                                                                   "callback_url": {"type": "string"},
+                                                                   "priority": {"enum": ["interactive", "bulk"]},
+                                                                   "dedup": {"type": "boolean"}}}},
                  "application/json": {"schema": JobRequest.model_json_schema()},
              }}})
 async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
@@ -117,6 +145,8 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``.
 
     ``callback_url`` (a form field, or a JSON key) receives a signed ``job.succeeded`` / ``job.failed`` event.
+    ``priority``: ``interactive`` (default) or ``bulk``, a lane workers serve only when no interactive job waits.
+    ``dedup`` (default true): media already analysed by the same model version reuses that result.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

@@ -16,6 +16,8 @@ class JobRequest(BaseModel):
     url: AnyHttpUrl | None = None
     s3_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
     callback_url: AnyHttpUrl | None = None
+    priority: Literal["interactive", "bulk"] = "interactive"
+    dedup: bool = True
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> JobRequest:
@@ -50,6 +52,8 @@ class JobOut(BaseModel):
     result: dict[str, Any] | None
     error: JobError | None
     callback_url: str | None = None
+    priority: str = "interactive"
+    reused_from: str | None = None
     links: dict[str, str]
 
     @classmethod
@@ -59,7 +63,7 @@ class JobOut(BaseModel):
             source=JobSource(kind=job.source_kind, uri=job.source_uri, filename=job.filename),
             media_type=job.media_type, size_bytes=job.size_bytes, sha256=job.sha256,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-            result=job.result, callback_url=job.callback_url,
+            result=job.result, callback_url=job.callback_url, priority=job.priority, reused_from=job.reused_from,
             error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
             links={"self": f"/v1/jobs/{job.id}"},
         )

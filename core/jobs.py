@@ -101,9 +101,30 @@ def set_progress(session: Session, job_id: str, progress: float) -> None:
     session.commit()
 
 
-def succeed(session: Session, job_id: str, result: dict) -> Job | None:
+def model_key(name: str, version: str) -> str:
+    return f"{name}:{version}"
+
+
+def succeed(session: Session, job_id: str, result: dict, reused_from: str | None = None) -> Job | None:
+    model = result.get("model") or {}
     return _move(session, job_id, JobStatus.SUCCEEDED, result=result, progress=1.0, finished_at=now(),
-                 error_code=None, error_message=None)
+                 error_code=None, error_message=None, reused_from=reused_from,
+                 model_key=model_key(model["name"], model["version"]) if model else None)
+
+
+def record_sha256(session: Session, job_id: str, sha256: str, size_bytes: int) -> None:
+    """Hash and size of media the worker fetched itself (URL and S3 jobs)."""
+    job = lock_job(session, job_id)
+    if job is not None and job.sha256 is None:
+        job.sha256, job.size_bytes, job.updated_at = sha256, size_bytes, now()
+    session.commit()
+
+
+def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -> Job | None:
+    """A succeeded job that analysed the same bytes with the same model version."""
+    query = (select(Job).where(Job.sha256 == sha256, Job.model_key == key, Job.status == JobStatus.SUCCEEDED,
+                               Job.id != exclude_id).order_by(Job.finished_at).limit(1))
+    return session.execute(query).scalar_one_or_none()
 
 
 def fail(session: Session, job_id: str, code: str, message: str) -> Job | None:

@@ -147,8 +147,7 @@ def s3_bucket(s3_endpoint, monkeypatch):
     db.reset()
 
 
-@pytest.fixture
-def worker(clean_db):
+def in_process_worker():
     """A Celery worker in a thread of this process (solo pool), on the real Redis broker.
 
     Exceptions inside tasks are recorded by the job code as ``internal_error``;
@@ -160,8 +159,13 @@ def worker(clean_db):
     from workers.celery_app import app
 
     runtime.load()
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=30):
+    return start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                        shutdown_timeout=30)
+
+
+@pytest.fixture
+def worker(clean_db):
+    with in_process_worker() as app:
         yield app
 
 

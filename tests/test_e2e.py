@@ -152,5 +152,8 @@ def test_a_failing_segment_is_retried_then_fails_the_job(split_short_videos, wor
             raise RuntimeError("always")
 
         monkeypatch.setattr(segments, "analyze_part", broken)
-        bad = wait_for_job(client, submit_bytes(client, clip.read_bytes(), "b.mp4", "video/mp4").json()["id"])
+        # dedup off: the same clip must really be analysed again.
+        resp = client.post("/v1/jobs", files={"file": ("b.mp4", clip.read_bytes(), "video/mp4")},
+                           data={"dedup": "false"})
+        bad = wait_for_job(client, resp.json()["id"])
     assert bad["status"] == "failed" and bad["error"]["code"] == "segment_failed"

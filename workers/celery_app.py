@@ -8,6 +8,8 @@ live in the database, so Celery stores none.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from celery import Celery
 from kombu import Queue
 
@@ -19,6 +21,11 @@ DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 INTERACTIVE_QUEUE = "interactive"
 WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
+BULK_QUEUE = "bulk"
+# Workers consume in this order and, on Redis, always take from the first non-empty queue:
+# an interactive job never waits behind a backlog.
+QUEUES = (INTERACTIVE_QUEUE, WEBHOOK_QUEUE, BULK_QUEUE)
+PRIORITY_QUEUES = {"interactive": INTERACTIVE_QUEUE, "bulk": BULK_QUEUE}
 
 
 def _transport_options(settings: Settings) -> dict:
@@ -31,7 +38,8 @@ def _transport_options(settings: Settings) -> dict:
     # Unacked jobs come back after the visibility timeout if a whole worker dies;
     # kombu looks for them every interval x throttle seconds (100 s by default).
     return {"visibility_timeout": settings.visibility_timeout_s,
-            "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+            "unacked_restore_interval": 10, "unacked_restore_throttle": 1,
+            "queue_order_strategy": "priority"}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -43,7 +51,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=INTERACTIVE_QUEUE,
-        task_queues=[Queue(INTERACTIVE_QUEUE), Queue(WEBHOOK_QUEUE)],
+        task_queues=[Queue(name) for name in QUEUES],
         task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE}},
         # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook retries.
         beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,
@@ -63,6 +71,22 @@ def make_celery(settings: Settings) -> Celery:
 app = make_celery(get_settings())
 
 
-def enqueue_job(job_id: str) -> None:
-    """Send the job's ID (never its bytes) to the workers."""
-    app.send_task(PROCESS_JOB, args=[job_id], queue=INTERACTIVE_QUEUE)
+def enqueue_job(job_id: str, priority: str = "interactive") -> None:
+    """Send the job's ID (never its bytes) to the workers, on its priority's queue."""
+    app.send_task(PROCESS_JOB, args=[job_id], queue=PRIORITY_QUEUES[priority])
+
+
+def queue_depth(priority: str) -> int:
+    """Jobs waiting on a priority's queue (0 on the embedded broker, which has no cheap count)."""
+    settings = get_settings()
+    if settings.embedded:
+        return 0
+    # Kombu keeps a Redis queue as a list under the queue's name.
+    return int(_redis(settings.redis_url).llen(PRIORITY_QUEUES[priority]))
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url)

@@ -12,12 +12,15 @@ log = logging.getLogger(__name__)
 
 
 def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | None = None,
-           session=None) -> str | None:
+           session=None, reused_from: str | None = None) -> str | None:
     """Move the job to its terminal state (in ``session`` if given) and send its webhooks."""
     if session is None:
         with session_scope() as own:
-            return finish(job_id, result, error, own)
-    moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
+            return finish(job_id, result, error, own, reused_from)
+    if error:
+        moved = jobs.fail(session, job_id, *error)
+    else:
+        moved = jobs.succeed(session, job_id, {"reused": False, **result}, reused_from=reused_from)
     if moved is not None:
         enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
         return moved.status

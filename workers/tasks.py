@@ -8,7 +8,7 @@ from core import jobs
 from core.db import session_scope
 from core.scan import analyze
 from core.settings import get_settings
-from pipeline import ErrorCode, MediaError
+from pipeline import ErrorCode, MediaError, file_sha256
 from workers import runtime, segments
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
@@ -35,6 +35,9 @@ def run_job(job_id: str) -> str | None:
             lost = (ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
             return finish(job_id, error=lost, session=session)
     try:
+        reused = _reusable(job, job.sha256) if job.sha256 else None
+        if reused is not None:
+            return finish(job_id, result=reused[0], reused_from=reused[1])
         result = _analyze(job, settings)
     except MediaError as exc:
         log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
@@ -44,12 +47,34 @@ def run_job(job_id: str) -> str | None:
         return finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
     if result is None:
         return jobs.JobStatus.RUNNING  # split into segments; the last segment finishes the job
+    if "reused_from" in result:
+        return finish(job_id, result=result, reused_from=result["reused_from"])
     return finish(job_id, result=result)
+
+
+def _reusable(job, sha256: str) -> tuple[dict, str] | None:
+    """The stored result of the same bytes under the same model version, marked as reused."""
+    if not job.dedup:
+        return None
+    spec = runtime.classifier().spec
+    with session_scope() as session:
+        found = jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(spec.name, spec.version),
+                                   exclude_id=job.id)
+        if found is None:
+            return None
+        return {**found.result, "reused": True, "reused_from": found.id}, found.id
 
 
 def _analyze(job, settings) -> dict | None:
     """The job's result, or None when the video was handed out in segments."""
     with local_media(job, settings) as path:
+        if job.sha256 is None:  # fetched by the worker: hash it, then it may turn out to be a repeat
+            sha256 = file_sha256(path)
+            with session_scope() as session:
+                jobs.record_sha256(session, job.id, sha256, path.stat().st_size)
+            reused = _reusable(job, sha256)
+            if reused is not None:
+                return reused[0]
         plan = segments.plan_if_long(path, settings)
         if plan is not None:
             segments.fan_out(job.id, *plan)

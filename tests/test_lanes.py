@@ -1,0 +1,82 @@
+"""Priority lanes, back-pressure and reuse of results for repeated media."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import db
+from tests import media
+from tests.api_client import make_client, submit_bytes, wait_for_job
+from tests.conftest import in_process_worker
+
+
+def _photo(quality: int) -> bytes:
+    """The astronaut at a given JPEG quality: different bytes, same face."""
+    return media.jpeg_bytes(media.astronaut(), quality=quality)
+
+
+def test_repeated_media_reuses_the_stored_result(worker, media_server):
+    base, folder = media_server
+    data = _photo(90)
+    (folder / "same.jpg").write_bytes(data)
+    with make_client() as client:
+        first = wait_for_job(client, submit_bytes(client, data).json()["id"])
+        again = wait_for_job(client, submit_bytes(client, data).json()["id"])
+        by_url = wait_for_job(client, client.post("/v1/jobs", json={"url": f"{base}/same.jpg"}).json()["id"])
+        fresh = wait_for_job(client, client.post("/v1/jobs", files={"file": ("a.jpg", data, "image/jpeg")},
+                                                 data={"dedup": "false"}).json()["id"])
+    assert first["result"]["reused"] is False and first["reused_from"] is None
+    for job in (again, by_url):
+        assert job["status"] == "succeeded"
+        assert job["reused_from"] == first["id"]
+        assert job["result"]["reused"] is True and job["result"]["reused_from"] == first["id"]
+        assert job["result"]["faces"] == first["result"]["faces"]
+    assert by_url["sha256"] == first["sha256"]
+    assert fresh["result"]["reused"] is False and fresh["reused_from"] is None
+
+
+def test_interactive_jobs_overtake_a_queued_backlog(clean_db):
+    # Three interactive jobs: taking queues in turn (round robin) would slot bulk jobs between them.
+    with make_client() as client:
+        backlog = [client.post("/v1/jobs", files={"file": ("b.jpg", _photo(60 + i), "image/jpeg")},
+                               data={"priority": "bulk"}).json()["id"] for i in range(8)]
+        urgent = [submit_bytes(client, _photo(93 + i)).json()["id"] for i in range(3)]
+        with in_process_worker():
+            done = {job_id: wait_for_job(client, job_id) for job_id in [*urgent, *backlog]}
+    assert all(job["status"] == "succeeded" for job in done.values())
+    assert done[urgent[0]]["priority"] == "interactive" and done[backlog[0]]["priority"] == "bulk"
+    last_urgent = max(done[job_id]["finished_at"] for job_id in urgent)
+    later = [job_id for job_id in backlog if done[job_id]["finished_at"] > last_urgent]
+    # One bulk job may already be in the worker's hands when the interactive ones arrive.
+    assert len(later) >= len(backlog) - 1, "interactive jobs waited behind the backlog"
+
+
+@pytest.fixture
+def tiny_queue(clean_db, monkeypatch):
+    monkeypatch.setenv("DEEPFAKE_MAX_QUEUE_DEPTH", "3")
+    db.reset()
+    yield
+    db.reset()
+
+
+def test_429_past_the_queue_depth_limit(tiny_queue):
+    with make_client() as client:
+        accepted = [client.post("/v1/jobs", json={"url": f"https://example.org/{i}.jpg", "priority": "bulk"})
+                    for i in range(3)]
+        refused = client.post("/v1/jobs", json={"url": "https://example.org/x.jpg", "priority": "bulk"})
+        upload = client.post("/v1/jobs", files={"file": ("a.jpg", _photo(90), "image/jpeg")},
+                             data={"priority": "bulk"})
+        interactive = submit_bytes(client, _photo(90))
+    assert [r.status_code for r in accepted] == [202, 202, 202]
+    for resp in (refused, upload):
+        assert resp.status_code == 429
+        assert resp.json()["error"]["code"] == "queue_full" and int(resp.headers["retry-after"]) > 0
+    assert interactive.status_code == 202, "the other lane is not full"
+
+
+def test_bad_priority_is_422(clean_db):
+    with make_client() as client:
+        assert client.post("/v1/jobs", json={"url": "https://example.org/a.jpg", "priority": "urgent"}
+                           ).status_code == 422
+        resp = client.post("/v1/jobs", files={"file": ("a.jpg", _photo(90), "image/jpeg")}, data={"priority": "x"})
+        assert resp.status_code == 422
