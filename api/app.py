@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import errors, routes_health, routes_jobs, routes_webhooks
+from api import errors, routes_batches, routes_health, routes_jobs, routes_webhooks
 
 
 def create_app() -> FastAPI:
@@ -17,6 +17,7 @@ def create_app() -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_batches.router)
     return app
 
 

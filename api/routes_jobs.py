@@ -13,7 +13,7 @@ from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
-from core import jobs
+from core import batches, jobs
 from core.blobs import BlobStore
 from core.tables import Job
 from pipeline.errors import ErrorCode
@@ -76,6 +76,8 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
     try:
         mime = _media_type(received)
         options = _options(fields)
+        if fields.get("batch_id"):
+            options.update(batch_id=fields["batch_id"], ref=fields.get("ref"))
         callback_url = fields.get("callback_url") or None
         # Checks, storing, recording and queueing block; a thread keeps the event loop serving other uploads.
         await run_in_threadpool(_check_capacity, options["priority"], settings)
@@ -88,6 +90,15 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
 
 def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
                      options: dict) -> Job:
+    if options.get("batch_id"):
+        batch = batches.lock_open_batch(session, options["batch_id"])
+        if batch is None:
+            raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
+        if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
+            session.rollback()
+            return earlier  # the same upload again (a resumed client): one item per ref
+        batches.count_upload(batch)
+        options.update(priority=batch.priority, dedup=batch.dedup)
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
     store.put_file(blob_key, received.path)

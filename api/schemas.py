@@ -54,6 +54,8 @@ class JobOut(BaseModel):
     callback_url: str | None = None
     priority: str = "interactive"
     reused_from: str | None = None
+    batch_id: str | None = None
+    ref: str | None = None
     links: dict[str, str]
 
     @classmethod
@@ -64,6 +66,7 @@ class JobOut(BaseModel):
             media_type=job.media_type, size_bytes=job.size_bytes, sha256=job.sha256,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             result=job.result, callback_url=job.callback_url, priority=job.priority, reused_from=job.reused_from,
+            batch_id=job.batch_id, ref=job.ref,
             error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
             links={"self": f"/v1/jobs/{job.id}"},
         )
@@ -73,7 +76,7 @@ class EndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    event_types: list[Literal["job.succeeded", "job.failed"]] = ["job.succeeded", "job.failed"]
+    event_types: list[Literal["job.succeeded", "job.failed", "batch.completed"]] = ["job.succeeded", "job.failed"]
     description: str | None = None
     enabled: bool = True
 
@@ -82,7 +85,7 @@ class EndpointPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl | None = None
-    event_types: list[Literal["job.succeeded", "job.failed"]] | None = None
+    event_types: list[Literal["job.succeeded", "job.failed", "batch.completed"]] | None = None
     description: str | None = None
     enabled: bool | None = None
 
@@ -128,3 +131,45 @@ class DeliveryOut(BaseModel):
                    next_attempt_at=d.next_attempt_at, last_error=d.last_error,
                    attempts=[AttemptOut(attempted_at=a.attempted_at, status_code=a.status_code,
                                         latency_ms=a.latency_ms, error=a.error) for a in attempts])
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[dict[str, Any]] = []
+    callback_url: AnyHttpUrl | None = None
+    priority: Literal["interactive", "bulk"] = "bulk"
+    dedup: bool = True
+    open: bool = False
+
+
+class BatchOut(BaseModel):
+    id: str
+    status: str
+    total: int
+    counts: dict[str, int]
+    reused: int
+    progress: float
+    throughput_per_s: float | None
+    eta_s: float | None
+    priority: str
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    links: dict[str, str]
+
+    @classmethod
+    def build(cls, batch, counts: dict[str, int], reused: int) -> BatchOut:
+        from core.clock import now
+
+        done = counts["succeeded"] + counts["failed"] + counts["canceled"]
+        elapsed = ((batch.finished_at or now()) - batch.created_at).total_seconds()
+        rate = done / elapsed if elapsed > 0 and done else None
+        remaining = batch.total - done
+        return cls(id=batch.id, status=batch.status, total=batch.total, counts=counts, reused=reused,
+                   progress=round(done / batch.total, 4) if batch.total else 0.0,
+                   throughput_per_s=round(rate, 2) if rate else None,
+                   eta_s=round(remaining / rate, 1) if rate and remaining else (0.0 if rate else None),
+                   priority=batch.priority, error=batch.error, created_at=batch.created_at,
+                   finished_at=batch.finished_at,
+                   links={"self": f"/v1/batches/{batch.id}", "results": f"/v1/batches/{batch.id}/results"})

@@ -43,8 +43,8 @@ class _Part:
 class _Receiver:
     """Callbacks for python-multipart's streaming parser."""
 
-    def __init__(self, tmp_dir: Path, max_bytes: int):
-        self.tmp_dir, self.max_bytes = tmp_dir, max_bytes
+    def __init__(self, tmp_dir: Path, max_bytes: int, file_field: str = FILE_FIELD):
+        self.tmp_dir, self.max_bytes, self.file_field = tmp_dir, max_bytes, file_field
         self.fields: dict[str, str] = {}
         self.file: ReceivedFile | None = None
         self._part = _Part()
@@ -79,7 +79,7 @@ class _Receiver:
         self._part.name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._part.filename = filename.decode("utf-8", "replace") if filename is not None else None
-        if self._part.name == FILE_FIELD:
+        if self._part.name == self.file_field:
             if self.file is not None:
                 raise ApiError(422, "invalid_request", "send exactly one file")
             fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
@@ -117,14 +117,14 @@ class _Receiver:
 
 
 async def receive_upload(
-    content_type: str, body: AsyncIterator[bytes], tmp_dir: Path, max_bytes: int
+    content_type: str, body: AsyncIterator[bytes], tmp_dir: Path, max_bytes: int, file_field: str = FILE_FIELD
 ) -> tuple[ReceivedFile, dict[str, str]]:
     """Parse a multipart body; the caller owns (and must delete) the returned file."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(422, "invalid_request", "multipart body without a boundary")
-    receiver = _Receiver(tmp_dir, max_bytes)
+    receiver = _Receiver(tmp_dir, max_bytes, file_field)
     parser = MultipartParser(boundary, receiver.callbacks())
     try:
         async for chunk in body:
@@ -137,5 +137,5 @@ async def receive_upload(
         receiver.discard()
         raise
     if receiver.file is None:
-        raise ApiError(422, "invalid_request", f"no {FILE_FIELD!r} part in the upload")
+        raise ApiError(422, "invalid_request", f"no {file_field!r} part in the upload")
     return receiver.file, receiver.fields

@@ -9,23 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.files import media_files
 from core.settings import get_settings
-
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff",
-                  ".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv"}
-
-
-def _media_files(paths: list[str]) -> list[Path]:
-    """Named files as given; folders walked for image files, sorted."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        else:
-            files.append(path)
-    return files
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -35,7 +20,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from pipeline import load_classifier
 
     settings = get_settings()
-    files = _media_files(args.paths)
+    files = media_files(args.paths)
     if not files:
         print("no media files found", file=sys.stderr)
         return 2
@@ -150,6 +135,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backlog_submit(args: argparse.Namespace) -> int:
+    from core.backlog import BacklogError, submit
+
+    try:
+        batch_id = submit(args.source, args.api, args.priority, args.callback_url, args.state,
+                          progress=sys.stderr.isatty())
+    except (BacklogError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(batch_id)
+    return 0
+
+
+def cmd_backlog_results(args: argparse.Namespace) -> int:
+    from core.backlog import BacklogError, results
+
+    try:
+        results(args.batch, args.api, args.format)
+    except BacklogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_backlog(sub) -> None:
+    backlog = sub.add_parser("backlog", help="submit a backlog as a batch and export its results").add_subparsers(
+        dest="backlog_command", required=True)
+    p = backlog.add_parser("submit", help="a folder, an s3://bucket/prefix or a manifest (JSONL/CSV); resumable")
+    p.add_argument("source")
+    p.add_argument("--api", default="http://127.0.0.1:8000")
+    p.add_argument("--priority", choices=["bulk", "interactive"], default="bulk")
+    p.add_argument("--callback-url")
+    p.add_argument("--state", help="resume file (default: one per source in the current folder)")
+    p.set_defaults(func=cmd_backlog_submit)
+    p = backlog.add_parser("results", help="write a batch's results to standard output")
+    p.add_argument("batch")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--api", default="http://127.0.0.1:8000")
+    p.set_defaults(func=cmd_backlog_results)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepfake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("beat", help="queue due webhook retries (one per deployment)").set_defaults(func=cmd_beat)
     sub.add_parser("webhook-secret", help="print the secret that signs callback_url deliveries").set_defaults(
         func=cmd_webhook_secret)
+
+    _add_backlog(sub)
 
     p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
     p.add_argument("--data", required=True)

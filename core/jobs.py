@@ -6,9 +6,10 @@ Lifecycle (also in README "Job lifecycle"):
       │                 │  ▲
       │                 │  └─start (redelivered after a lost worker; attempts + 1)
       │                 └──fail──▶ failed
-      └──fail (the source could not be read)──▶ failed
+      ├──fail (the source could not be read)──▶ failed
+      └──cancel (its batch was cancelled)──▶ canceled
 
-``succeeded`` and ``failed`` are terminal: a transition from them is refused
+``succeeded``, ``failed`` and ``canceled`` are terminal: a transition from them is refused
 and reported as "no change", which makes every task safe to run twice.
 Each transition locks the row, writes status, data and timestamps, and
 commits once.
@@ -17,30 +18,25 @@ commits once.
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import webhooks
+from core import batches, webhooks
 from core.clock import now
 from core.settings import get_settings
+from core.status import TERMINAL, JobStatus
 from core.tables import Job
 
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+__all__ = ["TERMINAL", "JobStatus"]
 
 
-TERMINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED}
 ALLOWED = {
-    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.FAILED},
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELED},
     JobStatus.RUNNING: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED},
     JobStatus.SUCCEEDED: set(),
     JobStatus.FAILED: set(),
+    JobStatus.CANCELED: set(),
 }
 
 
@@ -79,6 +75,9 @@ def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
     if to in TERMINAL:
         # The outbox: webhook deliveries commit together with the final state, or not at all.
         webhooks.add_job_events(session, job, get_settings().public_url)
+        if job.batch_id:
+            session.flush()
+            batches.complete_if_done(session, job.batch_id)
     session.commit()
     return job
 

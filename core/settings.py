@@ -63,6 +63,7 @@ class Settings(BaseSettings):
 
     tf_intra_op_threads: int = 0  # 0 = TensorFlow decides
     tf_inter_op_threads: int = 0
+    ingest_rate: float = 1000.0  # batch items queued per second at most, per ingesting batch
     max_queue_depth: int = 100_000  # past this many queued jobs on a lane, submissions get 429
     max_attempts: int = 3  # a job whose worker died this many times fails as worker_lost
     visibility_timeout_s: int = 3600  # over the longest job; Redis redelivers unacked jobs after it

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,10 +36,31 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class Batch(Base):
+    """A backlog submitted at once: its items are jobs with ``batch_id`` set."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # ingesting | running | completed | canceled
+    manifest_key: Mapped[str | None] = mapped_column(Text)  # blob holding the items as JSON lines
+    open: Mapped[bool] = mapped_column(Boolean, default=False)  # items still being uploaded by a client
+    ingested: Mapped[int] = mapped_column(Integer, default=0)  # manifest entries turned into items so far
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[str] = mapped_column(String(16), default="bulk")
+    dedup: Mapped[bool] = mapped_column(Boolean, default=True)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Job(Base):
     """One media item to analyse. Its status changes only through ``core.jobs``."""
 
     __tablename__ = "jobs"
+    # Finding a batch item by its reference (resumed uploads) must not scan the batch.
+    __table_args__ = (Index("ix_jobs_batch_id_ref", "batch_id", "ref"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -59,6 +81,8 @@ class Job(Base):
     dedup: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     model_key: Mapped[str | None] = mapped_column(String(128))  # "name:version" of the model that produced result
     reused_from: Mapped[str | None] = mapped_column(String(36))  # the job whose result this one reuses
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str | None] = mapped_column(Text)  # the client's reference for a batch item
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

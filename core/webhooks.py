@@ -22,7 +22,7 @@ from core.settings import Settings
 from core.signing import generate_secret
 from core.tables import Job, ServiceSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES = ("job.succeeded", "job.failed")
+EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "batch.completed")
 CALLBACK_SECRET = "callback_signing_secret"
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 FIRST_SEND_GRACE_S = 60
@@ -109,6 +109,21 @@ def unsent_deliveries(session: Session, job_id: str) -> list[str]:
     query = select(WebhookDelivery.id).where(WebhookDelivery.job_id == job_id, WebhookDelivery.attempts == 0,
                                              WebhookDelivery.status == PENDING)
     return list(session.execute(query).scalars())
+
+
+def add_batch_event(session: Session, batch, counts: dict[str, int], public_url: str) -> None:
+    """``batch.completed`` to the batch's callback and subscribed endpoints (the caller commits)."""
+    event_type = "batch.completed"
+    targets: list[tuple[str | None, str]] = [(None, batch.callback_url)] if batch.callback_url else []
+    endpoints = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars()
+    targets += [(e.id, e.url) for e in endpoints if event_type in e.event_types]
+    data = {"id": batch.id, "status": "completed", "total": batch.total, "counts": counts,
+            "url": f"{public_url.rstrip('/')}/v1/batches/{batch.id}"}
+    body = json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))
+    # No worker sends these at once: the dispatcher picks them up on its next pass.
+    session.add_all(WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=None, endpoint_id=endpoint_id, url=url,
+                                    event_type=event_type, body=body, status=PENDING, attempts=0,
+                                    next_attempt_at=now(), created_at=now()) for endpoint_id, url in targets)
 
 
 def due_deliveries(session: Session, limit: int, lock_s: float) -> list[str]:

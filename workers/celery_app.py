@@ -17,6 +17,7 @@ from core.settings import Settings, get_settings
 
 PROCESS_JOB = "deepfake.process_job"
 PROCESS_SEGMENT = "deepfake.process_segment"
+INGEST_BATCH = "deepfake.ingest_batch"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 INTERACTIVE_QUEUE = "interactive"
@@ -44,7 +45,7 @@ def _transport_options(settings: Settings) -> dict:
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("deepfake", broker=settings.broker_url,
-                 include=["workers.tasks", "workers.webhooks", "workers.segments"])
+                 include=["workers.tasks", "workers.webhooks", "workers.segments", "workers.batches"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -1,0 +1,143 @@
+"""``/v1/batches``: submit a backlog, follow it, export its results, cancel it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from api.deps import BlobStoreDep, SessionDep, SettingsDep
+from api.errors import ApiError
+from api.schemas import BatchOut, BatchRequest
+from api.upload import receive_upload
+from api.urls import check_receiver_url
+from core import batches
+from core.tables import Batch
+from workers.batches import enqueue_ingest
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "reused", "sha256"]
+
+
+def _batch(session, batch_id: str) -> Batch:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise ApiError(404, "not_found", f"no batch {batch_id}")
+    return batch
+
+
+def _out(session, batch: Batch) -> BatchOut:
+    return BatchOut.build(batch, batches.counts(session, batch.id), batches.reused_count(session, batch.id))
+
+
+async def _json_request(request: Request, tmp_dir: Path) -> tuple[BatchRequest, Path]:
+    try:
+        spec = BatchRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise ApiError(422, "invalid_request", f"invalid batch request: {details}") from exc
+    fd, name = tempfile.mkstemp(prefix="manifest-", dir=tmp_dir)
+    with open(fd, "w") as f:
+        for item in spec.items:
+            f.write(json.dumps(item) + "\n")
+    return spec, Path(name)
+
+
+async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[BatchRequest, Path]:
+    received, fields = await receive_upload(request.headers["content-type"], request.stream(), tmp_dir,
+                                            settings.max_upload_bytes, file_field="manifest")
+    options = {k: v for k, v in fields.items() if k in ("callback_url", "priority", "dedup")}
+    try:
+        return BatchRequest.model_validate(options), received.path
+    except ValidationError as exc:
+        received.path.unlink(missing_ok=True)
+        raise ApiError(422, "invalid_request", f"invalid batch options: {exc.errors()}") from exc
+
+
+@router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog")
+async def create_batch(request: Request, session: SessionDep, store: BlobStoreDep, settings: SettingsDep) -> BatchOut:
+    """JSON ``{"items": [{"url"|"s3_uri"|"s3_prefix": ..., "ref": ...}], ...}``, or a multipart upload of a
+    JSON-lines or CSV manifest (field ``manifest``, columns ``url``, ``s3_uri``, ``s3_prefix``, ``ref``).
+    Options: ``callback_url`` (gets ``batch.completed``), ``priority`` (``bulk`` by default), ``dedup``,
+    and ``open`` (JSON only: the client will upload items with ``POST /v1/jobs`` and ``batch_id``)."""
+    tmp_dir = settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        spec, manifest = await _manifest_upload(request, tmp_dir, settings)
+    elif content_type.startswith("application/json"):
+        spec, manifest = await _json_request(request, tmp_dir)
+    else:
+        raise ApiError(415, "unsupported_media", "send JSON with items, or a multipart manifest upload")
+    try:
+        if spec.callback_url:
+            await run_in_threadpool(check_receiver_url, str(spec.callback_url), settings.webhook_allow_private)
+        batch = await run_in_threadpool(_store_batch, session, store, spec, manifest)
+    finally:
+        manifest.unlink(missing_ok=True)
+    return _out(session, batch)
+
+
+def _store_batch(session, store, spec: BatchRequest, manifest: Path) -> Batch:
+    batch = batches.create_batch(session, priority=spec.priority, dedup=spec.dedup, manifest_key=None,
+                                 callback_url=str(spec.callback_url) if spec.callback_url else None,
+                                 open_for_uploads=spec.open)
+    if not spec.open:
+        batch.manifest_key = f"manifests/{batch.id}"
+        store.put_file(batch.manifest_key, manifest)
+        session.commit()
+        enqueue_ingest(batch.id)
+    return batch
+
+
+@router.get("/{batch_id}", response_model=BatchOut, summary="Counts, progress, throughput and ETA")
+def get_batch(batch_id: str, session: SessionDep) -> BatchOut:
+    return _out(session, _batch(session, batch_id))
+
+
+@router.post("/{batch_id}/close", response_model=BatchOut, summary="No more uploads into this open batch")
+def close_batch(batch_id: str, session: SessionDep) -> BatchOut:
+    batch = _batch(session, batch_id)
+    if not batch.open:
+        raise ApiError(409, "not_open", "this batch is not open for uploads")
+    batches.finish_ingest(session, batch_id)
+    return _out(session, _batch(session, batch_id))
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchOut, summary="Cancel the items still queued")
+def cancel_batch(batch_id: str, session: SessionDep) -> BatchOut:
+    _batch(session, batch_id)
+    batches.cancel(session, batch_id)
+    return _out(session, _batch(session, batch_id))
+
+
+def _export(rows: list[dict], fmt: str) -> Iterator[str]:
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, EXPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+        yield buf.getvalue()
+        return
+    for row in rows:
+        yield json.dumps(row) + "\n"
+
+
+@router.get("/{batch_id}/results", summary="One row per item, as JSON lines or CSV, a page at a time")
+def batch_results(batch_id: str, session: SessionDep, format: str = Query("jsonl", pattern="^(jsonl|csv)$"),
+                  after: str | None = None, limit: int = Query(10_000, ge=1, le=100_000)) -> StreamingResponse:
+    """Rows ordered by job ID. When more rows remain, ``X-Next-Cursor`` is the ``after`` of the next page."""
+    _batch(session, batch_id)
+    rows = list(batches.result_rows(session, batch_id, after, limit))
+    headers = {"X-Next-Cursor": rows[-1]["job_id"]} if len(rows) == limit else {}
+    media_type = "text/csv" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(_export(rows, format), media_type=media_type, headers=headers)

@@ -1,0 +1,132 @@
+"""``deepfake backlog``: submit a folder, an S3 prefix or a manifest as one batch; export its results.
+
+Submitting is resumable: a small state file (``--state``, by default one per
+source in the current folder) records the batch and, for a local folder,
+every file already uploaded. Running the same command again submits only
+what is missing and prints the same batch ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import httpx
+
+from core.files import media_files
+
+
+class BacklogError(Exception):
+    pass
+
+
+def _state_path(source: str, explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    identity = source if "://" in source else str(Path(source).resolve())
+    return Path(f".deepfake-backlog-{hashlib.sha1(identity.encode()).hexdigest()[:12]}.json")
+
+
+class _State:
+    """The resume record: the batch ID and the refs already submitted, appended as they go."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.batch_id: str | None = None
+        self.done: set[str] = set()
+        if path.exists():
+            lines = path.read_text().splitlines()
+            self.batch_id = json.loads(lines[0])["batch_id"] if lines else None
+            self.done = {json.loads(line)["ref"] for line in lines[1:] if line.strip()}
+
+    def start(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        self.path.write_text(json.dumps({"batch_id": batch_id}) + "\n")
+
+    def mark(self, ref: str) -> None:
+        with open(self.path, "a") as f:  # one line per upload: an interruption loses at most the one in flight
+            f.write(json.dumps({"ref": ref}) + "\n")
+        self.done.add(ref)
+
+
+def _check(resp: httpx.Response) -> dict:
+    if resp.status_code >= 400:
+        raise BacklogError(f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text[:300]}")
+    return resp.json()
+
+
+def _options(priority: str, callback_url: str | None) -> dict:
+    return {"priority": priority, **({"callback_url": callback_url} if callback_url else {})}
+
+
+def submit(source: str, api: str, priority: str = "bulk", callback_url: str | None = None,
+           state_file: str | None = None, progress: bool = True) -> str:
+    """Submit ``source`` and return the batch ID."""
+    state = _State(_state_path(source, state_file))
+    with httpx.Client(base_url=api, timeout=120) as client:
+        if source.startswith("s3://"):
+            return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], priority, callback_url)
+        path = Path(source)
+        if path.is_dir():
+            return _submit_folder(client, state, path, priority, callback_url, progress)
+        if path.is_file():
+            return state.batch_id or _submit_manifest(client, state, path, priority, callback_url)
+    raise BacklogError(f"{source} is neither a folder, a manifest file nor an s3:// prefix")
+
+
+def _submit_items(client, state: _State, items: list[dict], priority: str, callback_url: str | None) -> str:
+    batch = _check(client.post("/v1/batches", json={"items": items, **_options(priority, callback_url)}))
+    state.start(batch["id"])
+    return batch["id"]
+
+
+def _submit_manifest(client, state: _State, path: Path, priority: str, callback_url: str | None) -> str:
+    with open(path, "rb") as f:
+        batch = _check(client.post("/v1/batches", files={"manifest": (path.name, f)},
+                                   data=_options(priority, callback_url)))
+    state.start(batch["id"])
+    return batch["id"]
+
+
+def _submit_folder(client, state: _State, folder: Path, priority: str, callback_url: str | None,
+                   progress: bool) -> str:
+    from tqdm import tqdm
+
+    if state.batch_id is None:
+        batch = _check(client.post("/v1/batches", json={"open": True, **_options(priority, callback_url)}))
+        state.start(batch["id"])
+    files = media_files([str(folder)])
+    todo = [f for f in files if f.relative_to(folder).as_posix() not in state.done]
+    for path in tqdm(todo, desc="uploading", unit="file", disable=not progress, initial=len(files) - len(todo),
+                     total=len(files)):
+        ref = path.relative_to(folder).as_posix()
+        with open(path, "rb") as f:
+            _check(client.post("/v1/jobs", files={"file": (path.name, f)},
+                               data={"batch_id": state.batch_id, "ref": ref}))
+        state.mark(ref)
+    resp = client.post(f"/v1/batches/{state.batch_id}/close")
+    if resp.status_code != 409:  # 409: closed by an earlier run
+        _check(resp)
+    return state.batch_id
+
+
+def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout) -> int:
+    """Write every row of the batch's export to ``out``, page by page. Returns the row count."""
+    rows, after, first = 0, None, True
+    with httpx.Client(base_url=api, timeout=120) as client:
+        while True:
+            params = {"format": fmt, **({"after": after} if after else {})}
+            resp = client.get(f"/v1/batches/{batch_id}/results", params=params)
+            if resp.status_code >= 400:
+                raise BacklogError(f"results of {batch_id}: {resp.status_code} {resp.text[:300]}")
+            lines = resp.text.splitlines(keepends=True)
+            if fmt == "csv" and not first:
+                lines = lines[1:]  # one header for the whole export
+            out.writelines(lines)
+            rows += len(lines) - (1 if fmt == "csv" and first else 0)
+            first = False
+            after = resp.headers.get("x-next-cursor")
+            if not after:
+                return rows

@@ -1,0 +1,160 @@
+"""Batches: a backlog submitted at once. Each item is a job with ``batch_id`` and the client's ``ref``.
+
+Batch lifecycle: ``ingesting`` (the manifest is being read, or a client is still
+uploading into an open batch) → ``running`` (every item exists) → ``completed``
+(every item is terminal) | ``canceled``. Completion is decided under the
+batch's row lock, in the transaction that finishes its last item, and writes
+the ``batch.completed`` webhook in that same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from core import webhooks
+from core.clock import now
+from core.settings import get_settings
+from core.status import TERMINAL, JobStatus
+from core.tables import Batch, Job
+
+INGESTING, RUNNING, COMPLETED, CANCELED = "ingesting", "running", "completed", "canceled"
+INVALID_ITEM = "invalid_item"
+
+
+def create_batch(session: Session, *, priority: str, dedup: bool, callback_url: str | None,
+                 manifest_key: str | None, open_for_uploads: bool = False) -> Batch:
+    batch = Batch(id=str(uuid.uuid4()), status=INGESTING, manifest_key=manifest_key, open=open_for_uploads,
+                  ingested=0, total=0, priority=priority, dedup=dedup, callback_url=callback_url, created_at=now())
+    session.add(batch)
+    session.commit()
+    return batch
+
+
+def lock_batch(session: Session, batch_id: str) -> Batch | None:
+    return session.execute(select(Batch).where(Batch.id == batch_id).with_for_update()).scalar_one_or_none()
+
+
+def _item_row(batch: Batch, item: dict) -> dict:
+    """A jobs row for one manifest item; a malformed item becomes an already-failed row."""
+    row = {"id": str(uuid.uuid4()), "batch_id": batch.id, "ref": _text(item.get("ref")), "priority": batch.priority,
+           "dedup": batch.dedup, "progress": 0.0, "attempts": 0, "created_at": now(), "updated_at": now(),
+           "status": JobStatus.QUEUED}
+    url, s3_uri = _text(item.get("url")), _text(item.get("s3_uri"))
+    if url and url.startswith(("http://", "https://")) and not s3_uri:
+        return {**row, "source_kind": "url", "source_uri": url}
+    if s3_uri and s3_uri.startswith("s3://") and len(s3_uri) > 5 and not url:
+        return {**row, "source_kind": "s3", "source_uri": s3_uri}
+    return {**row, "source_kind": "url", "source_uri": url or s3_uri, "status": JobStatus.FAILED,
+            "error_code": INVALID_ITEM, "error_message": f"an item needs exactly one http(s) url or s3_uri: {item}",
+            "finished_at": now()}
+
+
+def _text(value) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def add_items(session: Session, batch_id: str, items: Iterable[dict], consumed: int) -> list[str]:
+    """Insert one chunk of items in bulk and record how far the manifest was read, in one transaction.
+
+    Returns the IDs of the queued items, for the caller to enqueue after the commit.
+    """
+    batch = lock_batch(session, batch_id)
+    rows = [_item_row(batch, item) for item in items]
+    if rows:
+        session.execute(insert(Job), rows)
+    batch.total += len(rows)
+    batch.ingested += consumed
+    session.commit()
+    return [r["id"] for r in rows if r["status"] == JobStatus.QUEUED]
+
+
+def lock_open_batch(session: Session, batch_id: str) -> Batch | None:
+    """The batch, locked, if clients may still upload into it."""
+    batch = lock_batch(session, batch_id)
+    return batch if batch is not None and batch.open and batch.status == INGESTING else None
+
+
+def item_by_ref(session: Session, batch_id: str, ref: str) -> Job | None:
+    query = select(Job).where(Job.batch_id == batch_id, Job.ref == ref).limit(1)
+    return session.execute(query).scalar_one_or_none()
+
+
+def count_upload(batch: Batch) -> None:
+    """One more item uploaded into an open batch (the caller adds the job and commits)."""
+    batch.total += 1
+    batch.ingested += 1
+
+
+def finish_ingest(session: Session, batch_id: str) -> None:
+    batch = lock_batch(session, batch_id)
+    if batch is not None and batch.status == INGESTING:
+        batch.status, batch.open = RUNNING, False
+        complete_if_done(session, batch_id)
+    session.commit()
+
+
+def fail_ingest(session: Session, batch_id: str, error: str) -> None:
+    """The manifest could not be read past some point: keep what was created, say why."""
+    batch = lock_batch(session, batch_id)
+    if batch is not None:
+        batch.error = error
+    session.commit()
+    finish_ingest(session, batch_id)
+
+
+def counts(session: Session, batch_id: str) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status))
+    found = dict(rows.all())
+    return {status.value: int(found.get(status.value, 0)) for status in JobStatus}
+
+
+def reused_count(session: Session, batch_id: str) -> int:
+    query = select(func.count()).where(Job.batch_id == batch_id, Job.reused_from.is_not(None))
+    return int(session.execute(query).scalar_one())
+
+
+def complete_if_done(session: Session, batch_id: str) -> None:
+    """Mark the batch completed once it is fully ingested and no item is left to run (caller commits)."""
+    batch = lock_batch(session, batch_id)
+    if batch is None or batch.status != RUNNING:
+        return
+    c = counts(session, batch_id)
+    if c[JobStatus.QUEUED] or c[JobStatus.RUNNING]:
+        return
+    batch.status, batch.finished_at = COMPLETED, now()
+    webhooks.add_batch_event(session, batch, c, get_settings().public_url)
+
+
+def cancel(session: Session, batch_id: str) -> int:
+    """Cancel the batch's queued items (running ones finish). Returns how many were cancelled."""
+    batch = lock_batch(session, batch_id)
+    if batch is None or batch.status in (COMPLETED, CANCELED):
+        session.rollback()
+        return 0
+    result = session.execute(
+        update(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELED, error_code="canceled", error_message="the batch was cancelled",
+                finished_at=now(), updated_at=now()))
+    batch.status, batch.finished_at, batch.open = CANCELED, now(), False
+    session.commit()
+    return result.rowcount
+
+
+def result_rows(session: Session, batch_id: str, after: str | None, limit: int) -> Iterator[dict]:
+    """One export row per item, in a stable order (by job ID) starting after the cursor ``after``."""
+    query = select(Job).where(Job.batch_id == batch_id).order_by(Job.id).limit(limit)
+    if after:
+        query = query.where(Job.id > after)
+    for job in session.execute(query).scalars():
+        result = job.result or {}
+        yield {"ref": job.ref, "job_id": job.id, "status": job.status, "verdict": result.get("verdict"),
+               "score": result.get("score"), "error_code": job.error_code,
+               "reused": job.reused_from is not None, "sha256": job.sha256}
+
+
+def is_terminal(status: str) -> bool:
+    return JobStatus(status) in TERMINAL

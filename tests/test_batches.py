@@ -1,0 +1,127 @@
+"""Batches: ingestion from S3 prefixes and manifests, dedup, broken items, export, cancel, the backlog CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+
+from core.db import session_scope
+from core.tables import Job
+from tests import media
+from tests.api_client import make_client
+
+
+def _photo(quality: int) -> bytes:
+    return media.jpeg_bytes(media.astronaut(), quality=quality)
+
+
+def wait_for_batch(client, batch_id: str, status: str = "completed", timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while (batch := client.get(f"/v1/batches/{batch_id}").json())["status"] != status:
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+    return batch
+
+
+def _rows(client, batch_id: str, fmt: str = "jsonl") -> list[dict]:
+    text = client.get(f"/v1/batches/{batch_id}/results", params={"format": fmt}).text
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_s3_prefix_batch_with_duplicates_and_broken_items(worker, s3_bucket):
+    s3, bucket = s3_bucket
+    objects = {"inbox/a.jpg": _photo(90), "inbox/b.jpg": _photo(90), "inbox/c.jpg": _photo(70),
+               "inbox/broken.jpg": media.truncated_jpeg(), "inbox/notes.txt": b"not media"}
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    items = [{"s3_prefix": f"s3://{bucket}/inbox/"}, {"s3_uri": f"s3://{bucket}/missing.jpg", "ref": "missing"},
+             {"url": "ftp://example.org/x.jpg", "ref": "bad-scheme"}]
+    with make_client() as client:
+        resp = client.post("/v1/batches", json={"items": items})
+        assert resp.status_code == 202 and resp.json()["status"] == "ingesting"
+        batch = wait_for_batch(client, resp.json()["id"])
+        rows = {r["ref"]: r for r in _rows(client, batch["id"])}
+        csv_rows = _rows(client, batch["id"], "csv")
+    assert batch["total"] == 7 and batch["progress"] == 1.0 and batch["counts"]["queued"] == 0
+    assert set(rows) == {*(k for k in objects), "missing", "bad-scheme"}
+    assert len(csv_rows) == 7 and set(csv_rows[0]) >= {"ref", "job_id", "status", "verdict", "score",
+                                                        "error_code", "reused"}
+    assert rows["inbox/a.jpg"]["status"] == rows["inbox/b.jpg"]["status"] == "succeeded"
+    assert [rows["inbox/a.jpg"]["reused"], rows["inbox/b.jpg"]["reused"]] == [False, True]
+    assert batch["reused"] == 1
+    assert rows["inbox/c.jpg"]["verdict"] in {"fake", "real", "uncertain"}
+    assert rows["inbox/broken.jpg"]["error_code"] == "truncated_media"
+    assert rows["inbox/notes.txt"]["error_code"] == "unsupported_media"
+    assert rows["missing"]["error_code"] == "source_not_found"
+    assert rows["bad-scheme"]["error_code"] == "invalid_item"
+
+
+def test_manifest_upload_and_pages(worker, media_server):
+    base, folder = media_server
+    for i in range(5):
+        (folder / f"{i}.jpg").write_bytes(_photo(80 + i))
+    manifest = "".join(json.dumps({"url": f"{base}/{i}.jpg", "ref": f"r{i}"}) + "\n" for i in range(5))
+    manifest += "this line is not JSON\n"
+    with make_client() as client:
+        resp = client.post("/v1/batches", files={"manifest": ("m.jsonl", manifest.encode())},
+                           data={"priority": "bulk"})
+        assert resp.status_code == 202, resp.json()
+        batch = wait_for_batch(client, resp.json()["id"])
+        first = client.get(f"/v1/batches/{batch['id']}/results", params={"limit": 4})
+        second = client.get(f"/v1/batches/{batch['id']}/results",
+                            params={"limit": 4, "after": first.headers["x-next-cursor"]})
+    assert batch["total"] == 6 and batch["counts"]["succeeded"] == 5 and batch["counts"]["failed"] == 1
+    rows = [json.loads(x) for x in (first.text + second.text).splitlines()]
+    assert len(rows) == 6 and len({r["job_id"] for r in rows}) == 6
+    assert "x-next-cursor" not in second.headers
+
+
+def test_cancel_stops_queued_items(clean_db):
+    items = [{"url": f"https://example.org/{i}.jpg"} for i in range(4)]
+    with make_client() as client:
+        batch_id = client.post("/v1/batches", json={"items": items}).json()["id"]
+        from workers.batches import ingest_batch
+
+        assert ingest_batch(batch_id) == 4  # what a worker would run
+        cancelled = client.post(f"/v1/batches/{batch_id}/cancel").json()
+    assert cancelled["status"] == "canceled" and cancelled["counts"]["canceled"] == 4
+
+
+def test_backlog_cli_resumes_without_submitting_twice(worker, api_server, tmp_path, monkeypatch):
+    from core import backlog
+
+    folder = tmp_path / "backlog"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"{i}.jpg").write_bytes(_photo(70 + i))
+    state = tmp_path / "state.json"
+    real_mark, marks = backlog._State.mark, []
+
+    def interrupted(self, ref):
+        if len(marks) == 2:
+            raise KeyboardInterrupt
+        marks.append(ref)
+        real_mark(self, ref)
+
+    monkeypatch.setattr(backlog._State, "mark", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backlog.submit(str(folder), api_server, state_file=str(state), progress=False)
+    monkeypatch.setattr(backlog._State, "mark", real_mark)
+    batch_id = backlog.submit(str(folder), api_server, state_file=str(state), progress=False)
+    assert backlog.submit(str(folder), api_server, state_file=str(state), progress=False) == batch_id
+    with session_scope() as s:
+        refs = [j.ref for j in s.query(Job).filter_by(batch_id=batch_id)]
+    # The third upload reached the server before the interruption but was not recorded locally, so the
+    # second run sends it again; the server keeps one item per ref.
+    assert sorted(refs) == [f"{i}.jpg" for i in range(5)]
+    with make_client() as client:
+        batch = wait_for_batch(client, batch_id)
+    out = io.StringIO()
+    assert backlog.results(batch_id, api_server, "jsonl", out) == batch["total"]
+    assert {json.loads(line)["ref"] for line in out.getvalue().splitlines()} == set(refs)

@@ -1,0 +1,118 @@
+"""Batch ingestion: read a manifest as a stream, expand S3 prefixes page by page, create items in bulk.
+
+Items are inserted 500 at a time and queued after each commit, at no more
+than ``DEEPFAKE_INGEST_RATE`` per second, so a million-line manifest never
+sits in memory and never floods Redis or Postgres. The batch records how
+many items it has created; a task that dies mid-way resumes after them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from core import batches
+from core.blobs import default_blob_store, parse_s3_uri, s3_client
+from core.db import session_scope
+from core.settings import Settings, get_settings
+from core.tables import Batch
+from workers.celery_app import INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_job
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+def manifest_entries(path: Path) -> Iterator[dict]:
+    """Entries of a JSON-lines or CSV manifest, one at a time. A line that is not valid is an entry
+    of its own (``{"invalid": line}``) so that it becomes a failed item rather than stopping the batch."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        first = f.readline()
+        f.seek(0)
+        if first.lstrip().startswith("{"):
+            for line in f:
+                if line.strip():
+                    yield _json_entry(line)
+        else:
+            yield from csv.DictReader(f)
+
+
+def _json_entry(line: str) -> dict:
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return {"invalid": line.strip()[:200]}
+    return entry if isinstance(entry, dict) else {"invalid": line.strip()[:200]}
+
+
+def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
+    """Items with an ``s3_prefix`` become one item per object, listed page by page."""
+    for entry in entries:
+        prefix = entry.get("s3_prefix")
+        if not prefix:
+            yield entry
+            continue
+        try:
+            bucket, key_prefix = _split_prefix(prefix)
+            pages = s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].endswith("/"):
+                        yield {"s3_uri": f"s3://{bucket}/{obj['Key']}", "ref": obj["Key"]}
+        except Exception as exc:  # a prefix that cannot be listed is one failed item, not a failed batch
+            yield {"invalid": f"cannot list {prefix}: {exc}", "ref": entry.get("ref") or prefix}
+
+
+def _split_prefix(uri: str) -> tuple[str, str]:
+    if uri.rstrip("/").count("/") < 3:  # s3://bucket or s3://bucket/
+        return uri.removeprefix("s3://").strip("/"), ""
+    return parse_s3_uri(uri)
+
+
+class _RateLimit:
+    def __init__(self, per_second: float):
+        self.interval, self.next = 1.0 / per_second, time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if now < self.next:
+            time.sleep(self.next - now)
+        self.next = max(now, self.next) + self.interval
+
+
+@app.task(name=INGEST_BATCH)
+def ingest_batch(batch_id: str) -> int:
+    """Create and queue the batch's items from its manifest. Safe to run again: it resumes."""
+    settings = get_settings()
+    with session_scope() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None or batch.status != batches.INGESTING or batch.open:
+            return 0
+        skip, key, priority = batch.ingested, batch.manifest_key, batch.priority
+    created = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "manifest"
+        default_blob_store().download_to(key, path)
+        items = expand(manifest_entries(path), settings)
+        for _ in range(skip):
+            next(items, None)
+        limit = _RateLimit(settings.ingest_rate)
+        while chunk := [item for _, item in zip(range(CHUNK), items, strict=False)]:
+            with session_scope() as session:
+                queued = batches.add_items(session, batch_id, chunk, consumed=len(chunk))
+            for job_id in queued:
+                limit.wait()
+                enqueue_job(job_id, priority)
+            created += len(chunk)
+    with session_scope() as session:
+        batches.finish_ingest(session, batch_id)
+    log.info("batch %s: %d items created", batch_id, created)
+    return created
+
+
+def enqueue_ingest(batch_id: str) -> None:
+    app.send_task(INGEST_BATCH, args=[batch_id], queue=INTERACTIVE_QUEUE)
