@@ -62,9 +62,15 @@ class LocalBlobStore:
 
 
 def s3_client(settings: Settings):
+    return _s3_client(settings.s3_endpoint_url, settings.s3_region)
+
+
+@lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, region: str | None):
+    """One client per process and endpoint: making one costs tens of milliseconds; they are thread-safe."""
     import boto3
 
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

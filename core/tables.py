@@ -60,7 +60,8 @@ class Job(Base):
 
     __tablename__ = "jobs"
     # Finding a batch item by its reference (resumed uploads) must not scan the batch.
-    __table_args__ = (Index("ix_jobs_batch_id_ref", "batch_id", "ref"),)
+    __table_args__ = (Index("ix_jobs_batch_id_ref", "batch_id", "ref"),
+                      Index("ix_jobs_batch_id_status", "batch_id", "status"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -80,3 +80,19 @@ def test_bad_priority_is_422(clean_db):
                            ).status_code == 422
         resp = client.post("/v1/jobs", files={"file": ("a.jpg", _photo(90), "image/jpeg")}, data={"priority": "x"})
         assert resp.status_code == 422
+
+
+def test_each_job_is_queued_once_on_its_own_lane(clean_db):
+    import redis
+
+    from workers.celery_app import app
+
+    client_redis = redis.Redis.from_url(clean_db.redis_url)
+    with app.connection_for_write() as conn:  # declare every queue and binding, as a starting worker does
+        for queue in app.amqp.queues.values():
+            queue.bind(conn.default_channel).declare()
+    with make_client() as client:
+        submit_bytes(client, _photo(90))
+        client.post("/v1/jobs", json={"url": "https://example.org/a.jpg", "priority": "bulk"})
+    assert {q: client_redis.llen(q) for q in ("interactive", "bulk", "webhooks")} == {
+        "interactive": 1, "bulk": 1, "webhooks": 0}

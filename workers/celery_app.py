@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from core.settings import Settings, get_settings
 
@@ -52,7 +52,9 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=INTERACTIVE_QUEUE,
-        task_queues=[Queue(name) for name in QUEUES],
+        # Each queue needs its own exchange and routing key: given only names, Celery binds every queue
+        # to the default exchange and key, and each message then lands in all of them.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE}},
         # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook retries.
         beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,

@@ -40,6 +40,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('ref', sa.Text(), nullable=True))
         batch_op.create_index(batch_op.f('ix_jobs_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index('ix_jobs_batch_id_ref', ['batch_id', 'ref'], unique=False)
+        batch_op.create_index('ix_jobs_batch_id_status', ['batch_id', 'status'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_jobs_batch_id_batches'), 'batches', ['batch_id'], ['id'], ondelete='CASCADE')
 
 
@@ -47,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_jobs_batch_id_batches'), type_='foreignkey')
+        batch_op.drop_index('ix_jobs_batch_id_status')
         batch_op.drop_index('ix_jobs_batch_id_ref')
         batch_op.drop_index(batch_op.f('ix_jobs_batch_id'))
         batch_op.drop_column('ref')
