@@ -105,18 +105,14 @@ def model_key(name: str, version: str) -> str:
 
 
 def succeed(session: Session, job_id: str, result: dict, reused_from: str | None = None) -> Job | None:
+    """Store the result. URL and S3 jobs learn their hash and size here, from the media the worker read."""
     model = result.get("model") or {}
+    media = {"sha256": result.get("sha256"), "size_bytes": (result.get("media") or {}).get("size_bytes")}
+    job = session.get(Job, job_id)
+    known = {k: v for k, v in media.items() if v is not None and job is not None and getattr(job, k) is None}
     return _move(session, job_id, JobStatus.SUCCEEDED, result=result, progress=1.0, finished_at=now(),
                  error_code=None, error_message=None, reused_from=reused_from,
-                 model_key=model_key(model["name"], model["version"]) if model else None)
-
-
-def record_sha256(session: Session, job_id: str, sha256: str, size_bytes: int) -> None:
-    """Hash and size of media the worker fetched itself (URL and S3 jobs)."""
-    job = lock_job(session, job_id)
-    if job is not None and job.sha256 is None:
-        job.sha256, job.size_bytes, job.updated_at = sha256, size_bytes, now()
-    session.commit()
+                 model_key=model_key(model["name"], model["version"]) if model else None, **known)
 
 
 def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -> Job | None:

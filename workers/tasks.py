@@ -69,10 +69,7 @@ def _analyze(job, settings) -> dict | None:
     """The job's result, or None when the video was handed out in segments."""
     with local_media(job, settings) as path:
         if job.sha256 is None:  # fetched by the worker: hash it, then it may turn out to be a repeat
-            sha256 = file_sha256(path)
-            with session_scope() as session:
-                jobs.record_sha256(session, job.id, sha256, path.stat().st_size)
-            reused = _reusable(job, sha256)
+            reused = _reusable(job, file_sha256(path))
             if reused is not None:
                 return reused[0]
         plan = segments.plan_if_long(path, settings)
