@@ -54,3 +54,16 @@ def test_submit_and_poll_on_embedded_defaults(embedded_server):
     assert job["status"] == "succeeded" and len(job["result"]["faces"]) == 1
     assert (data_dir / "deepfake.db").is_file()
     assert (data_dir / "media" / "uploads" / job["id"]).is_file()
+
+
+def test_batch_on_embedded_defaults(embedded_server, media_server):
+    base, _ = embedded_server
+    media_base, folder = media_server
+    (folder / "a.jpg").write_bytes(media.jpeg_bytes(media.astronaut()))
+    items = [{"url": f"{media_base}/a.jpg", "ref": "a"}, {"url": f"{media_base}/gone.jpg", "ref": "gone"}]
+    batch_id = httpx.post(f"{base}/v1/batches", json={"items": items}).json()["id"]
+    deadline = time.monotonic() + 120
+    while (batch := httpx.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+    assert batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 1
