@@ -79,17 +79,18 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         if fields.get("batch_id"):
             options.update(batch_id=fields["batch_id"], ref=fields.get("ref"))
         callback_url = fields.get("callback_url") or None
-        # Checks, storing, recording and queueing block; a thread keeps the event loop serving other uploads.
-        await run_in_threadpool(_check_capacity, options["priority"], settings)
-        if callback_url:
-            await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
-        return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options)
+        # Checks, storing, recording and queueing block: one trip to a thread keeps the event loop serving.
+        return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options,
+                                       settings)
     finally:
         received.path.unlink(missing_ok=True)
 
 
 def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
-                     options: dict) -> Job:
+                     options: dict, settings) -> Job:
+    _check_capacity(options["priority"], settings)
+    if callback_url:
+        check_receiver_url(callback_url, settings.webhook_allow_private)
     if options.get("batch_id"):
         batch = batches.lock_open_batch(session, options["batch_id"])
         if batch is None:
@@ -119,13 +120,13 @@ async def _accept_reference(request: Request, session, settings) -> Job:
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
     options = {"priority": spec.priority, "dedup": spec.dedup}
-    await run_in_threadpool(_check_capacity, spec.priority, settings)
+    return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options, settings)
+
+
+def _record_and_queue(session, kind: str, uri: str, callback_url: str | None, options: dict, settings) -> Job:
+    _check_capacity(options["priority"], settings)
     if callback_url:
-        await run_in_threadpool(check_receiver_url, callback_url, settings.webhook_allow_private)
-    return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options)
-
-
-def _record_and_queue(session, kind: str, uri: str, callback_url: str | None, options: dict) -> Job:
+        check_receiver_url(callback_url, settings.webhook_allow_private)
     job = jobs.create_job(session, source_kind=kind, source_uri=uri, callback_url=callback_url, **options)
     session.commit()
     _enqueue(session, job.id, options["priority"])
