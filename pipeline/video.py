@@ -45,8 +45,31 @@ def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
+        if mp4_has_video_track(path) is False:
+            raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)")
         raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)")
     return cap
+
+
+def mp4_has_video_track(path: Path) -> bool | None:
+    """For MP4/MOV files: whether the ``moov`` box declares a video track; None if that cannot be told.
+
+    OpenCV opens neither an audio-only file nor a corrupt one, so this is what tells them apart. Only the
+    box headers and the ``moov`` box are read; ``mdat`` (the media data) is skipped.
+    """
+    with open(path, "rb") as f:
+        while len(header := f.read(8)) == 8:
+            size, kind, header_len = int.from_bytes(header[:4], "big"), header[4:8], 8
+            if size == 1:  # a 64-bit size follows
+                size, header_len = int.from_bytes(f.read(8), "big"), 16
+            if kind == b"moov":
+                moov = f.read(size - header_len if size else -1)
+                handlers = [moov[i + 12:i + 16] for i in range(len(moov)) if moov.startswith(b"hdlr", i)]
+                return b"vide" in handlers if handlers else None
+            if size < header_len:  # 0 = "to the end of the file", or garbage
+                return None
+            f.seek(size - header_len, 1)
+    return None
 
 
 def _fourcc(cap: cv2.VideoCapture) -> str:

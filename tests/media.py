@@ -89,3 +89,18 @@ def write_clip(path: Path, tracks: list[tuple[tuple[int, int], tuple[int, int]]]
         writer.write(frame)
     writer.release()
     return path
+
+
+def write_audio_only_mp4(path: Path, seconds: float = 1.0) -> Path:
+    """An MP4 holding one silent AAC track and no video."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for _ in range(int(seconds * 16000 / 1024)):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path

@@ -69,6 +69,19 @@ def test_truncated_video_fails_with_its_code(tmp_path, classifier):
     assert caught.value.code in {ErrorCode.CORRUPT_MEDIA, ErrorCode.TRUNCATED_MEDIA}
 
 
+def test_audio_only_file_has_its_own_code(tmp_path, classifier):
+    audio = media.write_audio_only_mp4(tmp_path / "voice.mp4")
+    with pytest.raises(MediaError) as caught:
+        analyze_file(audio, classifier)
+    assert caught.value.code == ErrorCode.NO_VIDEO_STREAM
+    # A cut MP4 whose index is lost is not mistaken for one.
+    clip = media.write_clip(tmp_path / "full.mp4", ONE_FACE)
+    cut = media.write(tmp_path / "cut.mp4", clip.read_bytes()[:2000])
+    with pytest.raises(MediaError) as caught:
+        analyze_file(cut, classifier)
+    assert caught.value.code != ErrorCode.NO_VIDEO_STREAM
+
+
 def test_video_limits(tmp_path, classifier):
     from pipeline import VideoLimits
 
