@@ -13,12 +13,14 @@ from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
-from core import batches, jobs
+from core import batches, jobs, webhooks
 from core.blobs import BlobStore
 from core.tables import Job
+from pipeline.classifier import model_identity
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
 from workers.celery_app import enqueue_job, queue_depth
+from workers.webhooks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -106,9 +108,20 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
                           sha256=received.sha256, callback_url=callback_url, **options)
+    earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
+    if earlier is not None:
+        # Seen before by this model version: no queue, no worker; done in this request.
+        jobs.reuse_result(session, job, earlier)
+        enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
+        return job
     session.commit()
     _enqueue(session, job_id, options["priority"])
     return job
+
+
+def _earlier_result(session, sha256: str, job_id: str, settings) -> Job | None:
+    name, version = model_identity(settings.model_path)
+    return jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(name, version), exclude_id=job_id)
 
 
 async def _accept_reference(request: Request, session, settings) -> Job:

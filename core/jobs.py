@@ -6,6 +6,7 @@ Lifecycle (also in README "Job lifecycle"):
       │                 │  ▲
       │                 │  └─start (redelivered after a lost worker; attempts + 1)
       │                 └──fail──▶ failed
+      ├──succeed (same bytes, same model: the stored result is reused)──▶ succeeded
       ├──fail (the source could not be read)──▶ failed
       └──cancel (its batch was cancelled)──▶ canceled
 
@@ -32,7 +33,8 @@ __all__ = ["TERMINAL", "JobStatus"]
 
 
 ALLOWED = {
-    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELED},
+    # queued → succeeded: media already analysed by this model version gets the stored result at once.
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED},
     JobStatus.RUNNING: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED},
     JobStatus.SUCCEEDED: set(),
     JobStatus.FAILED: set(),
@@ -113,6 +115,13 @@ def succeed(session: Session, job_id: str, result: dict, reused_from: str | None
     return _move(session, job_id, JobStatus.SUCCEEDED, result=result, progress=1.0, finished_at=now(),
                  error_code=None, error_message=None, reused_from=reused_from,
                  model_key=model_key(model["name"], model["version"]) if model else None, **known)
+
+
+def reuse_result(session: Session, job: Job, earlier: Job) -> Job | None:
+    """Finish ``job`` with ``earlier``'s result, marked as reused (one transaction, outbox included)."""
+    session.flush()
+    return succeed(session, job.id, {**earlier.result, "reused": True, "reused_from": earlier.id},
+                   reused_from=earlier.id)
 
 
 def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -> Job | None:

@@ -120,6 +120,15 @@ class FaceClassifier:
             self.raw_outputs([blank] * size)
 
 
+def model_identity(path: str | Path | None = None) -> tuple[str, str]:
+    """(name, version) of a model from its metadata alone, without loading it."""
+    model_dir = Path(path) if path else DEFAULT_MODEL_DIR
+    if model_dir.suffix == ".h5":
+        return f"mesonet-{model_dir.stem}", "reference"
+    spec = ModelSpec.from_json(model_dir / "model.json")
+    return spec.name, spec.version
+
+
 def check_model(path: str | Path | None = None) -> None:
     """Raise if a model cannot be found or its metadata is invalid, without loading it."""
     model_dir = Path(path) if path else DEFAULT_MODEL_DIR

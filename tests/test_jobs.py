@@ -45,10 +45,22 @@ def test_redelivery_counts_attempts(clean_db):
         assert jobs.start(s, job_id).attempts == 2
 
 
-def test_queued_cannot_succeed_without_running(clean_db):
+def test_a_queued_repeat_reuses_an_earlier_result(clean_db):
+    first, repeat = _new(sha256="a" * 64), _new(sha256="a" * 64)
+    with session_scope() as s:
+        jobs.start(s, first)
+        jobs.succeed(s, first, {"verdict": "real", "model": {"name": "m", "version": "1"}})
+        earlier = jobs.find_reusable(s, sha256="a" * 64, key="m:1", exclude_id=repeat)
+        assert earlier.id == first
+        assert jobs.find_reusable(s, sha256="a" * 64, key="m:2", exclude_id=repeat) is None  # another model
+        done = jobs.reuse_result(s, jobs.get_job(s, repeat), earlier)
+        assert (done.status, done.reused_from, done.result["reused"]) == (JobStatus.SUCCEEDED, first, True)
+        assert done.attempts == 0, "no worker ran it"
+
+
+def test_queued_can_fail_without_running(clean_db):
     job_id = _new()
     with session_scope() as s:
-        assert jobs.succeed(s, job_id, {}) is None
         assert jobs.fail(s, job_id, "fetch_failed", "gone").status == JobStatus.FAILED
 
 

@@ -21,7 +21,9 @@ def test_repeated_media_reuses_the_stored_result(worker, media_server):
     (folder / "same.jpg").write_bytes(data)
     with make_client() as client:
         first = wait_for_job(client, submit_bytes(client, data).json()["id"])
-        again = wait_for_job(client, submit_bytes(client, data).json()["id"])
+        accepted = submit_bytes(client, data).json()
+        assert accepted["status"] == "succeeded", "a repeated upload is answered at submission"
+        again = wait_for_job(client, accepted["id"])
         by_url = wait_for_job(client, client.post("/v1/jobs", json={"url": f"{base}/same.jpg"}).json()["id"])
         fresh = wait_for_job(client, client.post("/v1/jobs", files={"file": ("a.jpg", data, "image/jpeg")},
                                                  data={"dedup": "false"}).json()["id"])
