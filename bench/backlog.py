@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.backlog [--items 2000]
 
-1. In-process: ``analyze_file`` over the images on local disk, one process.
+1. In-process: what ``deepfake scan`` does, over the images on local disk, one process.
 2. Service: the images in S3 (moto server on loopback), one batch over the prefix, one worker
-   process (prefork, one child: the same compute as step 1), Redis and Postgres. Timed from
-   ``POST /v1/batches`` to ``completed``; ingestion (items created and queued) timed on its own.
+   (prefork, ``--concurrency`` children, one by default: the same compute as step 1), Redis and
+   Postgres. Timed from ``POST /v1/batches`` to ``completed``; ingestion timed on its own.
 3. Dedup: the same prefix again; every item reuses a stored result. Per item: started → finished.
 
 Images: DFDC face crops from ../shared when present, else generated crops.
@@ -93,6 +93,7 @@ def _repeat_uploads(client, body: bytes, n: int = 200) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=1, help="worker child processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, stack():
         paths = _images(args.items, Path(tmp))
@@ -113,7 +114,9 @@ def main() -> None:
         from core.tables import Job
         from tests.api_client import make_client
 
-        worker = start_worker()
+        if args.concurrency > 1:
+            os.environ["DEEPFAKE_TF_INTRA_OP_THREADS"] = "1"  # one thread per child when children share cores
+        worker = start_worker(concurrency=args.concurrency)
         try:
             with make_client() as client:
                 from tests.api_client import submit_bytes, wait_for_job
@@ -130,7 +133,8 @@ def main() -> None:
             worker.terminate()
             worker.wait()
     service_rate = n / total_s
-    print(f"{n} face images (~5 KB JPEG), one worker process vs one in-process loop")
+    print(f"{n} face images (~5 KB JPEG), one worker with {args.concurrency} child process(es) "
+          f"vs one in-process loop (deepfake scan)")
     print(f"in-process: {local_rate:.1f} images/s")
     print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
           f"= {100 * service_rate / local_rate:.0f} % of in-process")
