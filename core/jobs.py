@@ -117,11 +117,14 @@ def succeed(session: Session, job_id: str, result: dict, reused_from: str | None
                  model_key=model_key(model["name"], model["version"]) if model else None, **known)
 
 
+def reused_result(earlier: Job) -> dict:
+    return {**earlier.result, "reused": True, "reused_from": earlier.id}
+
+
 def reuse_result(session: Session, job: Job, earlier: Job) -> Job | None:
     """Finish ``job`` with ``earlier``'s result, marked as reused (one transaction, outbox included)."""
     session.flush()
-    return succeed(session, job.id, {**earlier.result, "reused": True, "reused_from": earlier.id},
-                   reused_from=earlier.id)
+    return succeed(session, job.id, reused_result(earlier), reused_from=earlier.id)
 
 
 def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -> Job | None:

@@ -35,10 +35,7 @@ def run_job(job_id: str) -> str | None:
             lost = (ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
             return finish(job_id, error=lost, session=session)
     try:
-        reused = _reusable(job, job.sha256) if job.sha256 else None
-        if reused is not None:
-            return finish(job_id, result=reused[0], reused_from=reused[1])
-        result = _analyze(job, settings)
+        result = (_reusable(job, job.sha256) if job.sha256 else None) or _analyze(job, settings)
     except MediaError as exc:
         log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
         return finish(job_id, error=(exc.code, exc.message))
@@ -47,12 +44,10 @@ def run_job(job_id: str) -> str | None:
         return finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
     if result is None:
         return jobs.JobStatus.RUNNING  # split into segments; the last segment finishes the job
-    if "reused_from" in result:
-        return finish(job_id, result=result, reused_from=result["reused_from"])
-    return finish(job_id, result=result)
+    return finish(job_id, result=result, reused_from=result.get("reused_from"))
 
 
-def _reusable(job, sha256: str) -> tuple[dict, str] | None:
+def _reusable(job, sha256: str) -> dict | None:
     """The stored result of the same bytes under the same model version, marked as reused."""
     if not job.dedup:
         return None
@@ -60,9 +55,7 @@ def _reusable(job, sha256: str) -> tuple[dict, str] | None:
     with session_scope() as session:
         found = jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(spec.name, spec.version),
                                    exclude_id=job.id)
-        if found is None:
-            return None
-        return {**found.result, "reused": True, "reused_from": found.id}, found.id
+        return jobs.reused_result(found) if found else None
 
 
 def _analyze(job, settings) -> dict | None:
@@ -71,7 +64,7 @@ def _analyze(job, settings) -> dict | None:
         if job.sha256 is None:  # fetched by the worker: hash it, then it may turn out to be a repeat
             reused = _reusable(job, file_sha256(path))
             if reused is not None:
-                return reused[0]
+                return reused
         plan = segments.plan_if_long(path, settings)
         if plan is not None:
             segments.fan_out(job.id, *plan)
