@@ -127,7 +127,7 @@ def main() -> None:
                 _, _, dedup_s = _run_batch(client, "s3://bench-backlog/inbox/")
                 upload_hit_ms = _repeat_uploads(client, paths[1].read_bytes())
             with session_scope() as s:
-                reused = [j for j in s.query(Job).filter(Job.reused_from.is_not(None))]
+                reused = [j for j in s.query(Job).filter(Job.reused_from.is_not(None), Job.started_at.is_not(None))]
                 hit_ms = [(j.finished_at - j.started_at).total_seconds() * 1000 for j in reused]
         finally:
             worker.terminate()
