@@ -85,12 +85,17 @@ def event_body(job: Job, event_type: str, public_url: str) -> str:
     return json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))
 
 
+def _targets(session: Session, event_type: str, callback_url: str | None) -> list[tuple[str | None, str]]:
+    """(endpoint ID or None, URL) for every receiver of an event: the callback, then subscribed endpoints."""
+    targets: list[tuple[str | None, str]] = [(None, callback_url)] if callback_url else []
+    endpoints = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars()
+    return targets + [(e.id, e.url) for e in endpoints if event_type in e.event_types]
+
+
 def add_job_events(session: Session, job: Job, public_url: str) -> list[WebhookDelivery]:
     """Outbox rows for a job that just finished; the caller's transaction commits them."""
     event_type = f"job.{job.status}"
-    targets: list[tuple[str | None, str]] = [(None, job.callback_url)] if job.callback_url else []
-    endpoints = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars()
-    targets += [(e.id, e.url) for e in endpoints if event_type in e.event_types]
+    targets = _targets(session, event_type, job.callback_url)
     body = event_body(job, event_type, public_url)
     deliveries = [
         WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=job.id, endpoint_id=endpoint_id, url=url,
@@ -114,9 +119,7 @@ def unsent_deliveries(session: Session, job_id: str) -> list[str]:
 def add_batch_event(session: Session, batch, counts: dict[str, int], public_url: str) -> None:
     """``batch.completed`` to the batch's callback and subscribed endpoints (the caller commits)."""
     event_type = "batch.completed"
-    targets: list[tuple[str | None, str]] = [(None, batch.callback_url)] if batch.callback_url else []
-    endpoints = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars()
-    targets += [(e.id, e.url) for e in endpoints if event_type in e.event_types]
+    targets = _targets(session, event_type, batch.callback_url)
     data = {"id": batch.id, "status": "completed", "total": batch.total, "counts": counts,
             "url": f"{public_url.rstrip('/')}/v1/batches/{batch.id}"}
     body = json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))
