@@ -112,7 +112,7 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     if earlier is not None:
         # Seen before by this model version: no queue, no worker; done in this request.
         jobs.reuse_result(session, job, earlier)
-        enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
+        enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
         return job
     session.commit()
     _enqueue(session, job_id, options["priority"])

@@ -140,8 +140,12 @@ def cancel(session: Session, batch_id: str) -> int:
     if batch is None or batch.status in (COMPLETED, CANCELED):
         session.rollback()
         return 0
+    # Rows a worker holds are being started or finished right now: skipping them (instead of waiting)
+    # avoids a deadlock with that worker, which locks its jobs first and this batch second.
+    queued = (select(Job.id).where(Job.batch_id == batch_id, Job.status == JobStatus.QUEUED)
+              .with_for_update(skip_locked=True))
     result = session.execute(
-        update(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.QUEUED)
+        update(Job).where(Job.id.in_(queued.scalar_subquery()), Job.status == JobStatus.QUEUED)
         .values(status=JobStatus.CANCELED, error_code="canceled", error_message="the batch was cancelled",
                 finished_at=now(), updated_at=now()))
     batch.status, batch.finished_at, batch.open = CANCELED, now(), False

@@ -16,7 +16,7 @@ from core.settings import get_settings
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.scan import scan_file
+    from core.scan import scan_files
     from pipeline import load_classifier
 
     settings = get_settings()
@@ -27,15 +27,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
     classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
     rows = []
     interactive = sys.stderr.isatty()
-    for path in tqdm(files, desc="scanning", unit="file", disable=len(files) < 2 or not interactive):
-        with tqdm(total=100, desc=path.name, unit="%", leave=False, disable=not interactive) as bar:
-            row = scan_file(path, classifier, settings, lambda f, bar=bar: bar.update(round(f * 100) - bar.n))
-        if args.json:
-            print(json.dumps(row), flush=True)
-        rows.append(row)
+    with tqdm(total=len(files), desc="scanning", unit="file", disable=len(files) < 2 or not interactive) as bar:
+        for row in scan_files(files, classifier, settings, lambda path: _video_progress(path, interactive)):
+            if args.json:
+                print(json.dumps(row), flush=True)
+            rows.append(row)
+            bar.update(1)
     if not args.json:
         _print_table(rows)
     return 1 if any("error" in r for r in rows) else 0
+
+
+def _video_progress(path: Path, interactive: bool):
+    """A progress callback drawing one bar per video (frames analysed so far)."""
+    from tqdm import tqdm
+
+    if not interactive:
+        return None
+    bar = tqdm(total=100, desc=path.name, unit="%", leave=False)
+
+    def update(fraction: float) -> None:
+        bar.update(round(fraction * 100) - bar.n)
+        if fraction >= 1.0:
+            bar.close()
+
+    return update
 
 
 def _print_table(rows: list[dict]) -> None:

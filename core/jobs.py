@@ -13,12 +13,14 @@ Lifecycle (also in README "Job lifecycle"):
 ``succeeded``, ``failed`` and ``canceled`` are terminal: a transition from them is refused
 and reported as "no change", which makes every task safe to run twice.
 Each transition locks the row, writes status, data and timestamps, and
-commits once.
+commits once. Bulk items start and finish in groups (``start_many``,
+``finish_many``): one transaction per group, the same rules for each job.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,24 +66,46 @@ def lock_job(session: Session, job_id: str) -> Job | None:
     return session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
 
 
-def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
-    """Apply one transition and commit; None when the job is gone or the move is not allowed."""
-    job = lock_job(session, job_id)
-    if job is None or to not in ALLOWED[JobStatus(job.status)]:
-        session.rollback()
-        return None
+def lock_jobs(session: Session, job_ids: list[str]) -> list[Job]:
+    # Always locked in ID order, so two transactions over overlapping groups cannot deadlock.
+    query = select(Job).where(Job.id.in_(job_ids)).order_by(Job.id).with_for_update()
+    return list(session.execute(query).scalars())
+
+
+def _apply(session: Session, job: Job, to: JobStatus, endpoints=None, **fields) -> bool:
+    """One transition on a locked job, not committed; False when the move is not allowed."""
+    if to not in ALLOWED[JobStatus(job.status)]:
+        return False
     job.status = to
     job.updated_at = now()
     for name, value in fields.items():
         setattr(job, name, value)
     if to in TERMINAL:
         # The outbox: webhook deliveries commit together with the final state, or not at all.
-        webhooks.add_job_events(session, job, get_settings().public_url)
-        if job.batch_id:
-            session.flush()
-            batches.complete_if_done(session, job.batch_id)
+        webhooks.add_job_events(session, job, get_settings().public_url, endpoints)
+    return True
+
+
+def _complete_batches(session: Session, finished: list[Job]) -> None:
+    session.flush()
+    for batch_id in sorted({job.batch_id for job in finished if job.batch_id}):
+        batches.complete_if_done(session, batch_id)
+
+
+def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
+    """Apply one transition and commit; None when the job is gone or the move is not allowed."""
+    job = lock_job(session, job_id)
+    if job is None or not _apply(session, job, to, **fields):
+        session.rollback()
+        return None
+    if to in TERMINAL:
+        _complete_batches(session, [job])
     session.commit()
     return job
+
+
+def _start_fields(job: Job) -> dict:
+    return {"attempts": job.attempts + 1, "started_at": job.started_at or now()}
 
 
 def start(session: Session, job_id: str) -> Job | None:
@@ -90,7 +114,21 @@ def start(session: Session, job_id: str) -> Job | None:
     if job is None or JobStatus(job.status) in TERMINAL:
         session.rollback()
         return None
-    return _move(session, job_id, JobStatus.RUNNING, attempts=job.attempts + 1, started_at=job.started_at or now())
+    return _move(session, job_id, JobStatus.RUNNING, **_start_fields(job))
+
+
+def start_many(session: Session, job_ids: list[str]) -> list[Job]:
+    """``start`` for a group of queued jobs in one transaction; returns those started, in ``job_ids`` order."""
+    started = {job.id: job for job in lock_jobs(session, job_ids)
+               if job.status == JobStatus.QUEUED and _apply(session, job, JobStatus.RUNNING, **_start_fields(job))}
+    session.commit()
+    return [started[job_id] for job_id in job_ids if job_id in started]
+
+
+def any_started(session: Session, job_ids: list[str]) -> bool:
+    """Whether an unfinished job of the group was started before: the group is being delivered again."""
+    query = select(Job.id).where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING).limit(1)
+    return session.execute(query).first() is not None
 
 
 def set_progress(session: Session, job_id: str, progress: float) -> None:
@@ -106,15 +144,26 @@ def model_key(name: str, version: str) -> str:
     return f"{name}:{version}"
 
 
-def succeed(session: Session, job_id: str, result: dict, reused_from: str | None = None) -> Job | None:
-    """Store the result. URL and S3 jobs learn their hash and size here, from the media the worker read."""
+def _success_fields(job: Job, result: dict, reused_from: str | None) -> dict:
+    """URL and S3 jobs learn their hash and size here, from the media the worker read."""
     model = result.get("model") or {}
     media = {"sha256": result.get("sha256"), "size_bytes": (result.get("media") or {}).get("size_bytes")}
+    known = {k: v for k, v in media.items() if v is not None and getattr(job, k) is None}
+    return {"result": result, "progress": 1.0, "finished_at": now(), "error_code": None, "error_message": None,
+            "reused_from": reused_from, "model_key": model_key(model["name"], model["version"]) if model else None,
+            **known}
+
+
+def _failure_fields(code: str, message: str) -> dict:
+    return {"error_code": code, "error_message": message, "finished_at": now()}
+
+
+def succeed(session: Session, job_id: str, result: dict, reused_from: str | None = None) -> Job | None:
+    """Store the result."""
     job = session.get(Job, job_id)
-    known = {k: v for k, v in media.items() if v is not None and job is not None and getattr(job, k) is None}
-    return _move(session, job_id, JobStatus.SUCCEEDED, result=result, progress=1.0, finished_at=now(),
-                 error_code=None, error_message=None, reused_from=reused_from,
-                 model_key=model_key(model["name"], model["version"]) if model else None, **known)
+    if job is None:
+        return None
+    return _move(session, job_id, JobStatus.SUCCEEDED, **_success_fields(job, result, reused_from))
 
 
 def reused_result(earlier: Job) -> dict:
@@ -134,9 +183,51 @@ def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -
     return session.execute(query).scalar_one_or_none()
 
 
+def find_reusable_many(session: Session, *, sha256s: set[str], key: str) -> dict[str, Job]:
+    """``find_reusable`` for many hashes in one query: the earliest analysis of each hash."""
+    if not sha256s:
+        return {}
+    # Only analyses, not their reuses: a file repeated a million times still matches one or two rows.
+    query = (select(Job).where(Job.sha256.in_(sha256s), Job.model_key == key, Job.status == JobStatus.SUCCEEDED,
+                               Job.reused_from.is_(None))
+             .order_by(Job.finished_at.desc()))
+    return {job.sha256: job for job in session.execute(query).scalars()}  # the earliest is written last
+
+
 def fail(session: Session, job_id: str, code: str, message: str) -> Job | None:
-    return _move(session, job_id, JobStatus.FAILED, error_code=code, error_message=message,
-                 finished_at=now())
+    return _move(session, job_id, JobStatus.FAILED, **_failure_fields(code, message))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one job of a group ended: a result, or an error (code, message)."""
+
+    job_id: str
+    result: dict | None = None
+    error: tuple[str, str] | None = None
+    reused_from: str | None = None
+
+
+def finish_many(session: Session, outcomes: list[Outcome]) -> list[Job]:
+    """``succeed``/``fail`` for a group of jobs in one transaction (outbox and batch completion included).
+
+    Returns the jobs that moved; a job already finished (by an earlier run) is left as it is.
+    """
+    by_id = {outcome.job_id: outcome for outcome in outcomes}
+    endpoints = webhooks.enabled_endpoints(session)
+    moved = []
+    for job in lock_jobs(session, list(by_id)):
+        outcome = by_id[job.id]
+        if outcome.error:
+            ok = _apply(session, job, JobStatus.FAILED, endpoints, **_failure_fields(*outcome.error))
+        else:
+            fields = _success_fields(job, outcome.result, outcome.reused_from)
+            ok = _apply(session, job, JobStatus.SUCCEEDED, endpoints, **fields)
+        if ok:
+            moved.append(job)
+    _complete_batches(session, moved)
+    session.commit()
+    return moved
 
 
 def delete(session: Session, job_id: str) -> Job | None:

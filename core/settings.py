@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     detect_max_side: int = 640
     min_face_size: int = 24
     classify_batch_size: int = 32
+    # Bulk items travel to workers this many per message: one transaction starts them, one finishes
+    # them, their media is fetched in parallel and their faces share model calls. 1 turns this off.
+    bulk_group_size: int = 16
+    fetch_threads: int = 8  # media downloads in flight per worker process on the bulk lane
     video_max_duration_s: float = 600.0
     video_max_pixels: int = 3840 * 2160
     video_frames: int = 32  # frames sampled per video, spread over its length

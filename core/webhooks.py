@@ -85,17 +85,26 @@ def event_body(job: Job, event_type: str, public_url: str) -> str:
     return json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))
 
 
-def _targets(session: Session, event_type: str, callback_url: str | None) -> list[tuple[str | None, str]]:
+def enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
+    return list(session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars())
+
+
+def _targets(endpoints: list[WebhookEndpoint], event_type: str,
+             callback_url: str | None) -> list[tuple[str | None, str]]:
     """(endpoint ID or None, URL) for every receiver of an event: the callback, then subscribed endpoints."""
     targets: list[tuple[str | None, str]] = [(None, callback_url)] if callback_url else []
-    endpoints = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars()
     return targets + [(e.id, e.url) for e in endpoints if event_type in e.event_types]
 
 
-def add_job_events(session: Session, job: Job, public_url: str) -> list[WebhookDelivery]:
-    """Outbox rows for a job that just finished; the caller's transaction commits them."""
+def add_job_events(session: Session, job: Job, public_url: str,
+                   endpoints: list[WebhookEndpoint] | None = None) -> list[WebhookDelivery]:
+    """Outbox rows for a job that just finished; the caller's transaction commits them.
+
+    ``endpoints`` (from ``enabled_endpoints``) saves the look-up when many jobs finish in one transaction.
+    """
     event_type = f"job.{job.status}"
-    targets = _targets(session, event_type, job.callback_url)
+    endpoints = enabled_endpoints(session) if endpoints is None else endpoints
+    targets = _targets(endpoints, event_type, job.callback_url)
     body = event_body(job, event_type, public_url)
     deliveries = [
         WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=job.id, endpoint_id=endpoint_id, url=url,
@@ -109,9 +118,9 @@ def add_job_events(session: Session, job: Job, public_url: str) -> list[WebhookD
     return deliveries
 
 
-def unsent_deliveries(session: Session, job_id: str) -> list[str]:
-    """Deliveries of a job not yet attempted: what the finishing worker sends straight away."""
-    query = select(WebhookDelivery.id).where(WebhookDelivery.job_id == job_id, WebhookDelivery.attempts == 0,
+def unsent_deliveries(session: Session, job_ids: list[str]) -> list[str]:
+    """Deliveries of jobs not yet attempted: what the finishing worker sends straight away."""
+    query = select(WebhookDelivery.id).where(WebhookDelivery.job_id.in_(job_ids), WebhookDelivery.attempts == 0,
                                              WebhookDelivery.status == PENDING)
     return list(session.execute(query).scalars())
 
@@ -119,7 +128,7 @@ def unsent_deliveries(session: Session, job_id: str) -> list[str]:
 def add_batch_event(session: Session, batch, counts: dict[str, int], public_url: str) -> None:
     """``batch.completed`` to the batch's callback and subscribed endpoints (the caller commits)."""
     event_type = "batch.completed"
-    targets = _targets(session, event_type, batch.callback_url)
+    targets = _targets(enabled_endpoints(session), event_type, batch.callback_url)
     data = {"id": batch.id, "status": "completed", "total": batch.total, "counts": counts,
             "url": f"{public_url.rstrip('/')}/v1/batches/{batch.id}"}
     body = json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))

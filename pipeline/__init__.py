@@ -5,7 +5,7 @@ the dict that ``analyze_file`` returns and ``pipeline.faces`` for the box
 convention.
 """
 
-from pipeline.analyze import Limits, analyze_file, file_sha256, verdict
+from pipeline.analyze import ImageBatch, Limits, analyze_file, file_sha256, media_type, verdict
 from pipeline.classifier import DEFAULT_MODEL_DIR, FaceClassifier, ModelSpec, load_classifier, load_mesonet
 from pipeline.decode import load_image
 from pipeline.errors import ErrorCode, MediaError
@@ -18,6 +18,7 @@ __all__ = [
     "ErrorCode",
     "Face",
     "FaceClassifier",
+    "ImageBatch",
     "Limits",
     "MediaError",
     "MediaType",
@@ -31,6 +32,7 @@ __all__ = [
     "load_classifier",
     "load_image",
     "load_mesonet",
+    "media_type",
     "probe_video",
     "sample_indices",
     "sniff",

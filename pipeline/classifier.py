@@ -76,10 +76,15 @@ class FaceClassifier:
         self.spec = spec
         self.batch_size = batch_size
 
+    def fit(self, crop: np.ndarray) -> np.ndarray:
+        """The crop resized to the model's input, as a copy: it no longer holds on to the whole frame."""
+        size = self.spec.input_size
+        if crop.shape[:2] == (size, size):
+            return np.array(crop)
+        return _RESIZE[self.spec.resize](crop, size)
+
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
-        size, resize = self.spec.input_size, _RESIZE[self.spec.resize]
-        batch = [resize(c, size) for c in crops]
-        return np.stack(batch).astype(np.float32) / 255.0
+        return np.stack([self.fit(c) for c in crops]).astype(np.float32) / 255.0
 
     def buckets(self) -> list[int]:
         """Batch sizes inputs are padded to: each new input shape costs a graph trace (~0.3 s)."""

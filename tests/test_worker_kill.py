@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,34 @@ def test_sigkill_mid_job_still_finishes_once(prefork_worker):
     with session_scope() as s:
         assert jobs.get_job(s, job_id).result == job["result"]
     assert prefork_worker.poll() is None, "the worker itself should live on"
+
+
+def test_sigkill_mid_group_finishes_every_item_once(prefork_worker, media_server):
+    """A bulk group whose worker child dies: redelivered, its items run one by one and all finish."""
+    import psutil
+
+    base, folder = media_server
+    (folder / "big.jpg").write_bytes(_big_photo())
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(media.jpeg_bytes(media.astronaut(), quality=80 + i))
+    items = [{"url": f"{base}/{name}", "ref": name} for name in ("0.jpg", "big.jpg", "1.jpg", "2.jpg")]
+    with make_client() as client:
+        batch_id = client.post("/v1/batches", json={"items": items, "priority": "bulk"}).json()["id"]
+        deadline = time.monotonic() + 120
+        while (batch := client.get(f"/v1/batches/{batch_id}").json())["counts"]["running"] < 4:
+            assert time.monotonic() < deadline and batch["status"] != "completed", batch
+            time.sleep(0.005)
+        (child,) = psutil.Process(prefork_worker.pid).children()
+        child.send_signal(signal.SIGKILL)
+        while (batch := client.get(f"/v1/batches/{batch_id}").json())["status"] != "completed":
+            assert time.monotonic() < deadline + 120, batch
+            time.sleep(0.1)
+        rows = [json.loads(line) for line in client.get(f"/v1/batches/{batch_id}/results").text.splitlines()]
+    assert batch["counts"]["succeeded"] == 4, batch
+    with session_scope() as s:
+        attempts = {row["ref"]: jobs.get_job(s, row["job_id"]).attempts for row in rows}
+    assert attempts == {"0.jpg": 2, "big.jpg": 2, "1.jpg": 2, "2.jpg": 2}, "the kill did not land mid-group"
+    assert prefork_worker.poll() is None
 
 
 def test_worker_killed_while_delivering_still_delivers(webhook_settings):

@@ -1,8 +1,9 @@
 """Batch ingestion: read a manifest as a stream, expand S3 prefixes page by page, create items in bulk.
 
-Items are inserted 500 at a time and queued after each commit, at no more
-than ``DEEPFAKE_INGEST_RATE`` per second, so a million-line manifest never
-sits in memory and never floods Redis or Postgres. The batch records how
+Items are inserted 500 at a time and queued after each commit (bulk items
+in groups, see ``enqueue_jobs``), at no more than ``DEEPFAKE_INGEST_RATE``
+items per second, so a million-line manifest never sits in memory and never
+floods Redis or Postgres. The batch records how
 many items it has created; a task that dies mid-way resumes after them.
 """
 
@@ -21,7 +22,7 @@ from core.blobs import default_blob_store, parse_s3_uri, s3_client
 from core.db import session_scope
 from core.settings import Settings, get_settings
 from core.tables import Batch
-from workers.celery_app import INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_job
+from workers.celery_app import INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_jobs
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -77,11 +78,11 @@ class _RateLimit:
     def __init__(self, per_second: float):
         self.interval, self.next = 1.0 / per_second, time.monotonic()
 
-    def wait(self) -> None:
+    def wait(self, items: int = 1) -> None:
         now = time.monotonic()
         if now < self.next:
             time.sleep(self.next - now)
-        self.next = max(now, self.next) + self.interval
+        self.next = max(now, self.next) + items * self.interval
 
 
 @app.task(name=INGEST_BATCH)
@@ -104,9 +105,8 @@ def ingest_batch(batch_id: str) -> int:
         while chunk := [item for _, item in zip(range(CHUNK), items, strict=False)]:
             with session_scope() as session:
                 queued = batches.add_items(session, batch_id, chunk, consumed=len(chunk))
-            for job_id in queued:
-                limit.wait()
-                enqueue_job(job_id, priority)
+            limit.wait(len(queued))
+            enqueue_jobs(queued, priority)
             created += len(chunk)
     with session_scope() as session:
         batches.finish_ingest(session, batch_id)

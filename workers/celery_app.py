@@ -16,6 +16,7 @@ from kombu import Exchange, Queue
 from core.settings import Settings, get_settings
 
 PROCESS_JOB = "deepfake.process_job"
+PROCESS_JOBS = "deepfake.process_jobs"
 PROCESS_SEGMENT = "deepfake.process_segment"
 INGEST_BATCH = "deepfake.ingest_batch"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
@@ -33,8 +34,10 @@ def _transport_options(settings: Settings) -> dict:
     if settings.embedded:
         queue_dir = settings.broker_dir / "queue"
         queue_dir.mkdir(parents=True, exist_ok=True)
-        # The file-system transport polls; 0.1 s keeps submit-to-start latency low.
+        # The file-system transport polls; 0.1 s keeps submit-to-start latency low. Its exchange
+        # table would otherwise land in the current directory.
         return {"data_folder_in": str(queue_dir), "data_folder_out": str(queue_dir),
+                "control_folder": str(settings.broker_dir / "control"),
                 "store_processed": False, "polling_interval": 0.1}
     # Unacked jobs come back after the visibility timeout if a whole worker dies;
     # kombu looks for them every interval x throttle seconds (100 s by default).
@@ -45,7 +48,7 @@ def _transport_options(settings: Settings) -> dict:
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("deepfake", broker=settings.broker_url,
-                 include=["workers.tasks", "workers.webhooks", "workers.segments", "workers.batches"])
+                 include=["workers.tasks", "workers.bulk", "workers.webhooks", "workers.segments", "workers.batches"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -79,8 +82,23 @@ def enqueue_job(job_id: str, priority: str = "interactive") -> None:
     app.send_task(PROCESS_JOB, args=[job_id], queue=PRIORITY_QUEUES[priority])
 
 
+def enqueue_jobs(job_ids: list[str], priority: str) -> int:
+    """Send many jobs; bulk ones travel ``bulk_group_size`` IDs per message. Returns the messages sent."""
+    size = get_settings().bulk_group_size if priority == "bulk" else 1
+    if size <= 1:
+        for job_id in job_ids:
+            enqueue_job(job_id, priority)
+        return len(job_ids)
+    groups = [job_ids[i:i + size] for i in range(0, len(job_ids), size)]
+    for group in groups:
+        app.send_task(PROCESS_JOBS, args=[group], queue=PRIORITY_QUEUES[priority])
+    return len(groups)
+
+
 def queue_depth(priority: str) -> int:
-    """Jobs waiting on a priority's queue (0 on the embedded broker, which has no cheap count)."""
+    """Messages waiting on a priority's queue (0 on the embedded broker, which has no cheap count).
+
+    On the bulk lane a message may carry a group of up to ``bulk_group_size`` jobs."""
     settings = get_settings()
     if settings.embedded:
         return 0

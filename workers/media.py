@@ -61,18 +61,23 @@ def _fetch_s3(uri: str, dest: Path, settings: Settings) -> None:
         raise MediaError(ErrorCode.FETCH_FAILED, f"reading {uri} failed: {exc}") from exc
 
 
+def fetch_media(job: Job, settings: Settings, dest: Path) -> None:
+    """Write the job's media to ``dest``. Raises ``MediaError`` when the source cannot be read."""
+    if job.source_kind == "upload":
+        try:
+            blob_store(settings).download_to(job.blob_key, dest)
+        except BlobNotFound as exc:
+            raise MediaError(ErrorCode.SOURCE_NOT_FOUND, "the uploaded media is gone") from exc
+    elif job.source_kind == "url":
+        _fetch_url(job.source_uri, dest, settings)
+    else:
+        _fetch_s3(job.source_uri, dest, settings)
+
+
 @contextmanager
 def local_media(job: Job, settings: Settings) -> Iterator[Path]:
     """The job's media as a temporary file, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="deepfake-") as tmp:
         dest = Path(tmp) / "media"
-        if job.source_kind == "upload":
-            try:
-                blob_store(settings).download_to(job.blob_key, dest)
-            except BlobNotFound as exc:
-                raise MediaError(ErrorCode.SOURCE_NOT_FOUND, "the uploaded media is gone") from exc
-        elif job.source_kind == "url":
-            _fetch_url(job.source_uri, dest, settings)
-        else:
-            _fetch_s3(job.source_uri, dest, settings)
+        fetch_media(job, settings, dest)
         yield dest

@@ -22,8 +22,21 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
     else:
         moved = jobs.succeed(session, job_id, {"reused": False, **result}, reused_from=reused_from)
     if moved is not None:
-        enqueue_deliveries(webhooks.unsent_deliveries(session, job_id))
+        enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
         return moved.status
     log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
     current = jobs.get_job(session, job_id)
     return current.status if current else None
+
+
+def finish_group(outcomes: list[jobs.Outcome]) -> None:
+    """End a group of jobs in one transaction, then send their webhooks."""
+    if not outcomes:
+        return
+    with session_scope() as session:
+        moved = jobs.finish_many(session, outcomes)
+        if len(moved) < len(outcomes):
+            log.info("%d job(s) of the group already finished; their outcomes are dropped",
+                     len(outcomes) - len(moved))
+        if moved:
+            enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id for job in moved]))

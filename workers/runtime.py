@@ -27,8 +27,11 @@ _lock = threading.RLock()  # Keras inference is not thread-safe; load() runs und
 def configure_tensorflow(settings: Settings) -> None:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
+    except RuntimeError:  # TensorFlow already ran in this process (a test, an embedding program): keep its pools
+        log.warning("TensorFlow was already initialised; thread settings left as they are")
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)  # several workers may share a GPU

@@ -35,7 +35,7 @@ def run_job(job_id: str) -> str | None:
             lost = (ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
             return finish(job_id, error=lost, session=session)
     try:
-        result = (_reusable(job, job.sha256) if job.sha256 else None) or _analyze(job, settings)
+        result = (reusable(job, job.sha256) if job.sha256 else None) or _analyze(job, settings)
     except MediaError as exc:
         log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
         return finish(job_id, error=(exc.code, exc.message))
@@ -47,7 +47,7 @@ def run_job(job_id: str) -> str | None:
     return finish(job_id, result=result, reused_from=result.get("reused_from"))
 
 
-def _reusable(job, sha256: str) -> dict | None:
+def reusable(job, sha256: str) -> dict | None:
     """The stored result of the same bytes under the same model version, marked as reused."""
     if not job.dedup:
         return None
@@ -62,15 +62,20 @@ def _analyze(job, settings) -> dict | None:
     """The job's result, or None when the video was handed out in segments."""
     with local_media(job, settings) as path:
         if job.sha256 is None:  # fetched by the worker: hash it, then it may turn out to be a repeat
-            reused = _reusable(job, file_sha256(path))
+            reused = reusable(job, file_sha256(path))
             if reused is not None:
                 return reused
-        plan = segments.plan_if_long(path, settings)
-        if plan is not None:
-            segments.fan_out(job.id, *plan)
-            return None
-        with runtime.inference_lock():
-            return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
+        return analyze_local(job, path, settings)
+
+
+def analyze_local(job, path, settings) -> dict | None:
+    """Analyse media already on disk; None when a long video was handed out in segments."""
+    plan = segments.plan_if_long(path, settings)
+    if plan is not None:
+        segments.fan_out(job.id, *plan)
+        return None
+    with runtime.inference_lock():
+        return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
 
 
 def _progress_writer(job_id: str, step: float = 0.05):

@@ -1,0 +1,186 @@
+"""The bulk lane: a message carries a group of job IDs and the worker runs them together.
+
+Per small image the fixed costs of a job (a message, a start and a finish
+transaction, a download, a model call) outweigh the analysis itself, so a group
+shares them: one transaction starts every job, downloads run on threads while
+the worker analyses what has arrived, the faces of all images go through the
+model in one call, and one transaction finishes every job. Each job still ends
+on its own terms: one bad file fails alone, with its own code.
+
+A group delivered again (its worker died) runs job by job through ``run_job``,
+each finished in its own transaction, so a file that kills its worker fails
+alone as ``worker_lost`` instead of taking the group with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from core import jobs
+from core.db import session_scope
+from core.scan import limits
+from core.settings import Settings, get_settings
+from core.tables import Job
+from pipeline import ErrorCode, ImageBatch, MediaError, file_sha256, media_type
+from workers import runtime
+from workers.celery_app import PROCESS_JOBS, app
+from workers.media import fetch_media
+from workers.outcome import finish_group
+from workers.tasks import analyze_local, run_job
+
+log = logging.getLogger(__name__)
+CRASHED = (ErrorCode.INTERNAL_ERROR, "an internal error stopped this job")
+
+
+@app.task(name=PROCESS_JOBS)
+def process_jobs(job_ids: list[str]) -> None:
+    run_jobs(job_ids)
+
+
+@dataclass
+class _Fetched:
+    """One job's media on disk (``path``, ``sha256``), or why it could not be read."""
+
+    job: Job
+    path: Path | None = None
+    sha256: str | None = None
+    error: tuple[str, str] | None = None
+
+
+def run_jobs(job_ids: list[str]) -> None:
+    """Run a group of jobs to their terminal states (a long video may go on in segments)."""
+    with session_scope() as session:
+        again = jobs.any_started(session, job_ids)
+    if again:
+        log.info("group of %d delivered again: running its jobs one by one", len(job_ids))
+        for job_id in job_ids:
+            run_job(job_id)
+        return
+    with session_scope() as session:
+        started = jobs.start_many(session, job_ids)
+    if started:
+        finish_group(_outcomes(started, get_settings()))
+
+
+def _outcomes(started: list[Job], settings: Settings) -> list[jobs.Outcome]:
+    key = _model_key()
+    # Uploads were hashed at submission: a repeat among them needs no download at all.
+    known = _stored_results({job: job.sha256 for job in started if job.sha256 and job.dedup}, key)
+    outcomes = [jobs.Outcome(job.id, result, reused_from=result["reused_from"]) for job, result in known.items()]
+    images = ImageBatch(runtime.classifier(), limits(settings))
+    in_batch: list[_Fetched] = []  # the images added to ``images``, in order
+    repeats: dict[str, list[Job]] = {}  # sha256 of an image in the batch → later jobs with the same bytes
+    to_fetch = [job for job in started if job not in known]
+    with tempfile.TemporaryDirectory(prefix="deepfake-group-") as folder:
+        for arrived in _fetch_all(to_fetch, settings, Path(folder)):
+            stored = _stored_results({i.job: i.sha256 for i in arrived if i.sha256 and i.job.dedup}, key)
+            for item in arrived:
+                if item.error:
+                    outcomes.append(jobs.Outcome(item.job.id, error=item.error))
+                elif item.job in stored:
+                    result = stored[item.job]
+                    outcomes.append(jobs.Outcome(item.job.id, result, reused_from=result["reused_from"]))
+                elif item.sha256 in repeats and item.job.dedup:
+                    repeats[item.sha256].append(item.job)
+                else:
+                    outcome = _analyze(item, images, settings)
+                    if outcome is None:
+                        in_batch.append(item)
+                        repeats[item.sha256] = []
+                    elif outcome is not _HANDED_OUT:
+                        outcomes.append(outcome)
+                if item.path is not None:
+                    item.path.unlink(missing_ok=True)  # images keep only their face crops: disk stays bounded
+    outcomes += _classified(in_batch, images, repeats)
+    return outcomes
+
+
+def _model_key() -> str:
+    spec = runtime.classifier().spec
+    return jobs.model_key(spec.name, spec.version)
+
+
+def _stored_results(hashes: dict[Job, str], key: str) -> dict[Job, dict]:
+    """Jobs whose bytes this model version already analysed → that result, marked as reused (one query)."""
+    if not hashes:
+        return {}
+    with session_scope() as session:
+        found = jobs.find_reusable_many(session, sha256s=set(hashes.values()), key=key)
+        return {job: jobs.reused_result(found[sha]) for job, sha in hashes.items() if sha in found}
+
+
+_HANDED_OUT = jobs.Outcome("")  # a long video split into segments: its last segment finishes the job
+
+
+def _analyze(item: _Fetched, images: ImageBatch, settings: Settings) -> jobs.Outcome | None:
+    """Add an image to the batch (None), or analyse a video now; a MediaError is the job's outcome."""
+    try:
+        found = media_type(item.path)
+        if found.kind == "image":
+            images.add(item.path, found, item.sha256)
+            return None
+        result = analyze_local(item.job, item.path, settings)
+        return _HANDED_OUT if result is None else jobs.Outcome(item.job.id, {"reused": False, **result})
+    except MediaError as exc:
+        return jobs.Outcome(item.job.id, error=(exc.code, exc.message))
+    except Exception:
+        log.exception("job %s crashed", item.job.id)
+        return jobs.Outcome(item.job.id, error=CRASHED)
+
+
+def _classified(in_batch: list[_Fetched], images: ImageBatch, repeats: dict[str, list[Job]]) -> list[jobs.Outcome]:
+    """Every face of the batch through the model at once; repeats within the group share the result."""
+    if not in_batch:
+        return []
+    try:
+        with runtime.inference_lock():
+            results = images.results()
+    except Exception:
+        log.exception("classifying a group of %d images crashed", len(in_batch))
+        return [jobs.Outcome(job.id, error=CRASHED)
+                for item in in_batch for job in (item.job, *repeats[item.sha256])]
+    outcomes = []
+    for item, result in zip(in_batch, results, strict=True):
+        outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
+        for repeat in repeats[item.sha256]:
+            outcomes.append(jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": item.job.id},
+                                         reused_from=item.job.id))
+    return outcomes
+
+
+def _fetch_all(started: list[Job], settings: Settings, folder: Path) -> Iterator[list[_Fetched]]:
+    """The jobs' media, in sets of downloads that finished together (one dedup query per set);
+    at most ``fetch_threads`` files wait on disk at once."""
+    pool, waiting = _pool(settings.fetch_threads), deque(started)
+    running: set[Future] = set()
+    while waiting or running:
+        while waiting and len(running) < settings.fetch_threads:
+            running.add(pool.submit(_fetch_one, waiting.popleft(), settings, folder))
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        yield [future.result() for future in done]
+
+
+def _fetch_one(job: Job, settings: Settings, folder: Path) -> _Fetched:
+    """Runs on a download thread: the file and its hash, or why it could not be read."""
+    try:
+        path = folder / job.id
+        fetch_media(job, settings, path)
+        return _Fetched(job, path=path, sha256=file_sha256(path))
+    except MediaError as exc:
+        return _Fetched(job, error=(exc.code, exc.message))
+    except Exception:
+        log.exception("fetching job %s crashed", job.id)
+        return _Fetched(job, error=CRASHED)
+
+
+@lru_cache(maxsize=1)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    # Created on first use, so in the worker child after the fork, never in the parent.
+    return ThreadPoolExecutor(threads, thread_name_prefix="fetch")
