@@ -65,8 +65,11 @@ class Settings(BaseSettings):
     webhook_secret_grace_s: int = 24 * 3600  # how long a rotated-out endpoint secret still signs
     public_url: str = "http://127.0.0.1:8000"  # base of the job links sent in webhook payloads
 
-    tf_intra_op_threads: int = 0  # 0 = TensorFlow decides
-    tf_inter_op_threads: int = 0
+    # Threads each worker process gives the detector, OpenCV and TensorFlow. 0: the machine's cores
+    # divided among the worker's processes (--concurrency), so children never oversubscribe the cores.
+    threads_per_process: int = 0
+    tf_intra_op_threads: int = 0  # 0 = threads_per_process
+    tf_inter_op_threads: int = 0  # 0 = TensorFlow decides
     ingest_rate: float = 1000.0  # batch items queued per second at most, per ingesting batch
     max_queue_depth: int = 100_000  # past this many queued jobs on a lane, submissions get 429
     max_attempts: int = 3  # a job whose worker died this many times fails as worker_lost

@@ -132,8 +132,8 @@ class ImageBatch:
         crops = [self.classifier.fit(crop_face(image, f.box, self.classifier.spec.crop_scale)) for f in faces]
         clock.lap("detect")
         # Hash and size now: the caller may delete the file before ``results``.
-        self._items.append(_Detected(sha256 or file_sha256(path), path.stat().st_size, found.mime, image.shape, faces, crops,
-                                     clock))
+        self._items.append(_Detected(sha256 or file_sha256(path), path.stat().st_size, found.mime, image.shape,
+                                     faces, crops, clock))
 
     def results(self) -> list[dict]:
         """One result per added image, in order; the batch is empty afterwards."""

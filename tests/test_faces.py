@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from pipeline import analyze_file, crop_face, detect_faces
@@ -60,3 +62,29 @@ def test_result_contract(tmp_path, classifier):
     assert result["score"] == face["score"]
     assert set(result["model"]) >= {"name", "version"}
     assert set(result["timings_ms"]) >= {"decode", "detect", "classify", "total"}
+
+
+def test_limit_threads_caps_opencv_and_the_detectors_openmp():
+    """Worker processes each take a share of the cores; run in a fresh process, whose pools are untouched."""
+    import subprocess
+    import sys
+
+    code = ("import cv2, json, threadpoolctl; from pipeline.threads import limit_threads; limit_threads(1); "
+            "print(json.dumps([cv2.getNumThreads(), [i['num_threads'] for i in threadpoolctl.threadpool_info() "
+            "if i['user_api'] == 'openmp']]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    opencv, openmp = json.loads(out.stdout.strip().splitlines()[-1])
+    assert opencv == 1
+    from pipeline.faces import detector_name
+
+    if detector_name() == "yunet":
+        assert openmp and set(openmp) == {1}, "the detector's OpenMP runtime was not capped"
+
+
+def test_cores_are_shared_among_worker_processes(monkeypatch):
+    import os
+
+    from pipeline.threads import cores_per_process
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [cores_per_process(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

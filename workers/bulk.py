@@ -70,36 +70,19 @@ def run_jobs(job_ids: list[str]) -> None:
 
 
 def _outcomes(started: list[Job], settings: Settings) -> list[jobs.Outcome]:
-    key = _model_key()
+    key, group = _model_key(), _Group(settings)
     # Uploads were hashed at submission: a repeat among them needs no download at all.
     known = _stored_results({job: job.sha256 for job in started if job.sha256 and job.dedup}, key)
-    outcomes = [jobs.Outcome(job.id, result, reused_from=result["reused_from"]) for job, result in known.items()]
-    images = ImageBatch(runtime.classifier(), limits(settings))
-    in_batch: list[_Fetched] = []  # the images added to ``images``, in order
-    repeats: dict[str, list[Job]] = {}  # sha256 of an image in the batch → later jobs with the same bytes
-    to_fetch = [job for job in started if job not in known]
+    for job, result in known.items():
+        group.reuse(job, result)
     with tempfile.TemporaryDirectory(prefix="deepfake-group-") as folder:
-        for arrived in _fetch_all(to_fetch, settings, Path(folder)):
+        for arrived in _fetch_all([job for job in started if job not in known], settings, Path(folder)):
             stored = _stored_results({i.job: i.sha256 for i in arrived if i.sha256 and i.job.dedup}, key)
             for item in arrived:
-                if item.error:
-                    outcomes.append(jobs.Outcome(item.job.id, error=item.error))
-                elif item.job in stored:
-                    result = stored[item.job]
-                    outcomes.append(jobs.Outcome(item.job.id, result, reused_from=result["reused_from"]))
-                elif item.sha256 in repeats and item.job.dedup:
-                    repeats[item.sha256].append(item.job)
-                else:
-                    outcome = _analyze(item, images, settings)
-                    if outcome is None:
-                        in_batch.append(item)
-                        repeats[item.sha256] = []
-                    elif outcome is not _HANDED_OUT:
-                        outcomes.append(outcome)
+                group.take(item, stored.get(item.job))
                 if item.path is not None:
                     item.path.unlink(missing_ok=True)  # images keep only their face crops: disk stays bounded
-    outcomes += _classified(in_batch, images, repeats)
-    return outcomes
+    return group.finish()
 
 
 def _model_key() -> str:
@@ -116,43 +99,68 @@ def _stored_results(hashes: dict[Job, str], key: str) -> dict[Job, dict]:
         return {job: jobs.reused_result(found[sha]) for job, sha in hashes.items() if sha in found}
 
 
-_HANDED_OUT = jobs.Outcome("")  # a long video split into segments: its last segment finishes the job
+class _Group:
+    """One group while its media arrives: the outcomes so far, and the images waiting for the model."""
 
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.outcomes: list[jobs.Outcome] = []
+        self.images = ImageBatch(runtime.classifier(), limits(settings))
+        self.in_batch: list[_Fetched] = []  # the items added to ``images``, in order
+        self.repeats: dict[str, list[Job]] = {}  # sha256 of an image in the batch → later jobs with those bytes
 
-def _analyze(item: _Fetched, images: ImageBatch, settings: Settings) -> jobs.Outcome | None:
-    """Add an image to the batch (None), or analyse a video now; a MediaError is the job's outcome."""
-    try:
-        found = media_type(item.path)
-        if found.kind == "image":
-            images.add(item.path, found, item.sha256)
-            return None
-        result = analyze_local(item.job, item.path, settings)
-        return _HANDED_OUT if result is None else jobs.Outcome(item.job.id, {"reused": False, **result})
-    except MediaError as exc:
-        return jobs.Outcome(item.job.id, error=(exc.code, exc.message))
-    except Exception:
-        log.exception("job %s crashed", item.job.id)
-        return jobs.Outcome(item.job.id, error=CRASHED)
+    def reuse(self, job: Job, result: dict) -> None:
+        self.outcomes.append(jobs.Outcome(job.id, result, reused_from=result["reused_from"]))
 
+    def take(self, item: _Fetched, stored: dict | None) -> None:
+        """One arrived item: failed, reused, a repeat of an image in the batch, or analysed."""
+        if item.error:
+            self.outcomes.append(jobs.Outcome(item.job.id, error=item.error))
+        elif stored is not None:
+            self.reuse(item.job, stored)
+        elif item.sha256 in self.repeats and item.job.dedup:
+            self.repeats[item.sha256].append(item.job)
+        else:
+            self._analyze(item)
 
-def _classified(in_batch: list[_Fetched], images: ImageBatch, repeats: dict[str, list[Job]]) -> list[jobs.Outcome]:
-    """Every face of the batch through the model at once; repeats within the group share the result."""
-    if not in_batch:
-        return []
-    try:
-        with runtime.inference_lock():
-            results = images.results()
-    except Exception:
-        log.exception("classifying a group of %d images crashed", len(in_batch))
-        return [jobs.Outcome(job.id, error=CRASHED)
-                for item in in_batch for job in (item.job, *repeats[item.sha256])]
-    outcomes = []
-    for item, result in zip(in_batch, results, strict=True):
-        outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
-        for repeat in repeats[item.sha256]:
-            outcomes.append(jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": item.job.id},
-                                         reused_from=item.job.id))
-    return outcomes
+    def _analyze(self, item: _Fetched) -> None:
+        """Add an image to the batch, or analyse a video now; a MediaError is the job's outcome."""
+        try:
+            found = media_type(item.path)
+            if found.kind == "image":
+                self.images.add(item.path, found, item.sha256)
+                self.in_batch.append(item)
+                self.repeats[item.sha256] = []
+                return
+            result = analyze_local(item.job, item.path, self.settings)
+            if result is not None:  # None: a long video handed out in segments; the last one finishes it
+                self.outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
+        except MediaError as exc:
+            self.outcomes.append(jobs.Outcome(item.job.id, error=(exc.code, exc.message)))
+        except Exception:
+            log.exception("job %s crashed", item.job.id)
+            self.outcomes.append(jobs.Outcome(item.job.id, error=CRASHED))
+
+    def finish(self) -> list[jobs.Outcome]:
+        """Every face of the batch through the model at once; repeats share their first's result."""
+        return self.outcomes + self._classified()
+
+    def _classified(self) -> list[jobs.Outcome]:
+        if not self.in_batch:
+            return []
+        try:
+            with runtime.inference_lock():
+                results = self.images.results()
+        except Exception:
+            log.exception("classifying a group of %d images crashed", len(self.in_batch))
+            return [jobs.Outcome(job.id, error=CRASHED)
+                    for item in self.in_batch for job in (item.job, *self.repeats[item.sha256])]
+        outcomes = []
+        for item, result in zip(self.in_batch, results, strict=True):
+            outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
+            outcomes += [jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": item.job.id},
+                                      reused_from=item.job.id) for repeat in self.repeats[item.sha256]]
+        return outcomes
 
 
 def _fetch_all(started: list[Job], settings: Settings, folder: Path) -> Iterator[list[_Fetched]]:

@@ -17,18 +17,25 @@ from celery.signals import worker_init, worker_process_init
 from core.settings import Settings, get_settings
 from pipeline import FaceClassifier, load_classifier
 from pipeline.classifier import check_model
+from pipeline.threads import cores_per_process, limit_threads
 
 log = logging.getLogger(__name__)
 _classifier: FaceClassifier | None = None
 _IMPORT_PID = os.getpid()  # the solo pool also sends worker_process_init, without forking
 _lock = threading.RLock()  # Keras inference is not thread-safe; load() runs under it too
+_processes = 1  # processes of this worker that analyse media; set in the parent before it forks them
+
+
+def threads(settings: Settings) -> int:
+    """Threads for this process's native libraries: set, or an equal share of the cores per worker process."""
+    return settings.threads_per_process or cores_per_process(_processes)
 
 
 def configure_tensorflow(settings: Settings) -> None:
     import tensorflow as tf
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads)
+        tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads or threads(settings))
         tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
     except RuntimeError:  # TensorFlow already ran in this process (a test, an embedding program): keep its pools
         log.warning("TensorFlow was already initialised; thread settings left as they are")
@@ -44,6 +51,7 @@ def load(settings: Settings | None = None) -> FaceClassifier:
     with _lock:
         if _classifier is None:
             settings = settings or get_settings()
+            limit_threads(threads(settings))
             configure_tensorflow(settings)
             classifier = load_classifier(settings.model_path, settings.classify_batch_size)
             classifier.warm_up()
@@ -64,8 +72,10 @@ def inference_lock() -> threading.RLock:
 
 @worker_init.connect
 def _on_worker_init(sender=None, **_kwargs) -> None:
+    global _processes
     settings = get_settings()
     check_model(settings.model_path)
+    _processes = getattr(sender, "concurrency", None) or 1
     pool = getattr(sender, "pool_cls", None)
     pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
     if "solo" in pool_name:
