@@ -87,6 +87,28 @@ def _run_batch(client, prefix: str) -> tuple[str, float, float]:
     return batch_id, ingested or (time.perf_counter() - start), time.perf_counter() - start
 
 
+def _cpu_seconds(worker_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack on this machine."""
+    import psutil
+
+    def used(procs) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+
+    worker = psutil.Process(worker_pid)
+    others = list(psutil.process_iter(["name"]))
+    return {"worker": used([worker, *worker.children(recursive=True)]),
+            "S3 stand-in and API (this process)": used([psutil.Process()]),
+            "Postgres": used(p for p in others if "postgres" in (p.info["name"] or "")),
+            "Redis": used(p for p in others if "redis" in (p.info["name"] or ""))}
+
+
 def _upload_times(client, bodies: list[bytes], status: str) -> list[float]:
     """POST latency per upload; every answer must have ``status`` (``succeeded``: a dedup hit)."""
     times = []
@@ -146,7 +168,9 @@ def main() -> None:
 
                 # Wait until the worker has its model loaded, so start-up is not counted.
                 wait_for_job(client, submit_bytes(client, paths[0].read_bytes()).json()["id"], timeout=180)
+                cpu_before = _cpu_seconds(worker.pid)
                 _, ingest_s, total_s = _run_batch(client, "s3://bench-backlog/inbox/")
+                cpu = {k: v - cpu_before[k] for k, v in _cpu_seconds(worker.pid).items()}
                 _, _, dedup_s = _run_batch(client, "s3://bench-backlog/inbox/")
                 fresh = [media_bytes(i) for i in range(100)]
                 fresh_ms = _upload_times(client, fresh, "queued")
@@ -170,6 +194,8 @@ def main() -> None:
           f"and {after_rate:.1f} after)")
     print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
           f"= {100 * service_rate / local_rate:.0f} % of in-process")
+    print("CPU per item during the service run: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
+          + f"; {sum(cpu.values()) / total_s:.2f} of {os.cpu_count()} cores busy")
     print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
           f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
     print(f"dedup, S3 items: the same {n} again in {dedup_s:.1f} s ({n / dedup_s:.0f} items/s, "
