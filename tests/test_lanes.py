@@ -98,3 +98,24 @@ def test_each_job_is_queued_once_on_its_own_lane(clean_db):
         client.post("/v1/jobs", json={"url": "https://example.org/a.jpg", "priority": "bulk"})
     assert {q: client_redis.llen(q) for q in ("interactive", "bulk", "webhooks")} == {
         "interactive": 1, "bulk": 1, "webhooks": 0}
+
+
+def test_queue_depth_counts_the_embedded_brokers_messages(tmp_path, monkeypatch):
+    """The file-system broker of ``deepfake serve`` has no server to ask: its files are counted."""
+    from core.settings import get_settings
+    from workers.celery_app import make_celery, queue_depth
+
+    for name in ("REDIS_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEEPFAKE_DATA_DIR", str(tmp_path))
+    db.reset()
+    try:
+        embedded = make_celery(get_settings())
+        for i in range(3):
+            embedded.send_task("deepfake.process_job", args=[f"job-{i}"], queue="bulk")
+        embedded.send_task("deepfake.process_job", args=["urgent"], queue="interactive")
+        assert (queue_depth("bulk"), queue_depth("interactive")) == (3, 1)
+        assert (tmp_path / "broker" / "control").is_dir(), "the exchange table stays under the data folder"
+    finally:
+        monkeypatch.undo()
+        db.reset()

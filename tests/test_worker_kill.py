@@ -20,21 +20,29 @@ from tests.api_client import make_client, submit_bytes, wait_for_job
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def prefork_worker(clean_db):
+def _start_worker(**env: str) -> subprocess.Popen:
     """A real ``celery worker`` process with one prefork child, as deployed."""
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
          "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip",
          "--without-mingle"],
-        env={**os.environ, "DEEPFAKE_TF_INTRA_OP_THREADS": "1"},
+        env={**os.environ, "DEEPFAKE_TF_INTRA_OP_THREADS": "1", **env},
     )
-    yield proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def prefork_worker(clean_db):
+    proc = _start_worker()
+    yield proc
+    _stop(proc)
 
 
 def _wait_running(job_id: str, timeout: float = 120.0) -> None:
@@ -67,6 +75,30 @@ def test_sigkill_mid_job_still_finishes_once(prefork_worker):
     with session_scope() as s:
         assert jobs.get_job(s, job_id).result == job["result"]
     assert prefork_worker.poll() is None, "the worker itself should live on"
+
+
+def test_a_whole_worker_lost_mid_job_hands_the_job_to_another(clean_db):
+    """A worker machine gone (parent and child killed at once): nothing acknowledges the job, and Redis
+    gives it to the next worker once the visibility timeout has passed."""
+    import psutil
+
+    env = {"DEEPFAKE_VISIBILITY_TIMEOUT_S": "5"}
+    first = _start_worker(**env)
+    with make_client() as client:
+        job_id = submit_bytes(client, _big_photo()).json()["id"]
+        _wait_running(job_id)
+        for proc in [*psutil.Process(first.pid).children(), psutil.Process(first.pid)]:
+            proc.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        with session_scope() as s:
+            assert jobs.get_job(s, job_id).status == jobs.JobStatus.RUNNING, "the kill did not land mid-job"
+        second = _start_worker(**env)
+        try:
+            job = wait_for_job(client, job_id, timeout=180)
+        finally:
+            _stop(second)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2
 
 
 def test_sigkill_mid_group_finishes_every_item_once(prefork_worker, media_server):

@@ -96,14 +96,14 @@ def enqueue_jobs(job_ids: list[str], priority: str) -> int:
 
 
 def queue_depth(priority: str) -> int:
-    """Messages waiting on a priority's queue (0 on the embedded broker, which has no cheap count).
-
-    On the bulk lane a message may carry a group of up to ``bulk_group_size`` jobs."""
+    """Messages waiting on a priority's queue. On the bulk lane a message may carry a group of jobs."""
     settings = get_settings()
+    queue = PRIORITY_QUEUES[priority]
     if settings.embedded:
-        return 0
+        # The file-system broker keeps one file per waiting message, named <time>_<id>.<queue>.msg.
+        return sum(1 for _ in (settings.broker_dir / "queue").glob(f"*.{queue}.msg"))
     # Kombu keeps a Redis queue as a list under the queue's name.
-    return int(_redis(settings.redis_url).llen(PRIORITY_QUEUES[priority]))
+    return int(_redis(settings.redis_url).llen(queue))
 
 
 @lru_cache(maxsize=4)
