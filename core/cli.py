@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -16,23 +17,30 @@ from core.settings import get_settings
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.scan import scan_files
-    from pipeline import load_classifier
+    from core.scan import ScanPool, scan_files, scan_processes
 
     settings = get_settings()
     files = media_files(args.paths)
     if not files:
         print("no media files found", file=sys.stderr)
         return 2
-    classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
-    rows = []
+    processes = scan_processes(args.processes, len(files))
     interactive = sys.stderr.isatty()
-    with tqdm(total=len(files), desc="scanning", unit="file", disable=len(files) < 2 or not interactive) as bar:
-        for row in scan_files(files, classifier, settings, lambda path: _video_progress(path, interactive)):
-            if args.json:
-                print(json.dumps(row), flush=True)
-            rows.append(row)
-            bar.update(1)
+    with contextlib.ExitStack() as stack:
+        if processes > 1:
+            found = stack.enter_context(ScanPool(settings, args.model, processes)).scan(files)
+        else:
+            from pipeline import load_classifier
+
+            classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
+            found = scan_files(files, classifier, settings, lambda path: _video_progress(path, interactive))
+        rows = []
+        with tqdm(total=len(files), desc="scanning", unit="file", disable=len(files) < 2 or not interactive) as bar:
+            for row in found:
+                if args.json:
+                    print(json.dumps(row), flush=True)
+                rows.append(row)
+                bar.update(1)
     if not args.json:
         _print_table(rows)
     return 1 if any("error" in r for r in rows) else 0
@@ -200,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
+    p.add_argument("--processes", type=int,
+                   help="scanning processes (default: one per core from 64 files on, else one)")
     p.set_defaults(func=cmd_scan)
 
     for name, func, help_text in (("serve", cmd_serve, "API and a worker on embedded defaults"),

@@ -12,9 +12,16 @@ from __future__ import annotations
 import os
 
 
+def available_cores() -> int:
+    """Cores this process may run on: its CPU affinity (taskset, a container's cpuset) where known."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def cores_per_process(processes: int) -> int:
-    """An equal share of this machine's cores for each of ``processes`` processes (at least one)."""
-    return max(1, (os.cpu_count() or 1) // max(1, processes))
+    """An equal share of the available cores for each of ``processes`` processes (at least one)."""
+    return max(1, available_cores() // max(1, processes))
 
 
 def limit_threads(threads: int) -> None:

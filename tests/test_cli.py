@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests import media
 
 
@@ -47,3 +49,21 @@ def test_scan_table(tmp_path):
 def test_scan_missing_file(tmp_path):
     proc = _scan("--json", str(tmp_path / "nope.jpg"), cwd=tmp_path)
     assert json.loads(proc.stdout)["error"]["code"] == "source_not_found"
+
+
+def test_scan_in_processes_matches_one_process(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for i in range(5):
+        media.write(folder / f"{i}.jpg", media.jpeg_bytes(media.astronaut(), quality=60 + 8 * i))
+    media.write(folder / "5-coffee.jpg", media.jpeg_bytes(media.no_face()))
+    media.write(folder / "6-broken.jpg", media.truncated_jpeg())
+    one, two = ([json.loads(line) for line in _scan("--json", "--processes", n, str(folder), cwd=tmp_path)
+                 .stdout.splitlines()] for n in ("1", "2"))
+    assert [r["path"] for r in two] == [r["path"] for r in one] and len(one) == 7
+    assert [r.get("verdict") for r in two] == [r.get("verdict") for r in one]
+    assert [r.get("error", {}).get("code") for r in two] == [None] * 6 + ["truncated_media"]
+    for a, b in zip(one, two, strict=True):
+        assert [f["box"] for f in a.get("faces", [])] == [f["box"] for f in b.get("faces", [])]
+        assert [f["score"] for f in a.get("faces", [])] == pytest.approx([f["score"] for f in b.get("faces", [])],
+                                                                         abs=1e-3)
