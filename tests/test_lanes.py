@@ -53,6 +53,35 @@ def test_interactive_jobs_overtake_a_queued_backlog(clean_db):
     assert len(later) >= len(backlog) - 1, "interactive jobs waited behind the backlog"
 
 
+def test_interactive_job_overtakes_a_batch_queued_in_groups(clean_db, media_server):
+    """A batch's items go to the bulk lane 16 per message; a job submitted after them still goes first."""
+    import time
+    from datetime import datetime
+
+    from core.tables import Job
+    from workers.batches import ingest_batch
+
+    base, folder = media_server
+    for i in range(48):
+        (folder / f"{i}.jpg").write_bytes(_photo(40 + i))
+    with make_client() as client:
+        batch_id = client.post("/v1/batches", json={"items": [{"url": f"{base}/{i}.jpg"} for i in range(48)],
+                                                    "priority": "bulk"}).json()["id"]
+        assert ingest_batch(batch_id) == 48  # what a worker would do first: three groups on the bulk lane
+        urgent = submit_bytes(client, _photo(99)).json()["id"]
+        with in_process_worker():
+            job = wait_for_job(client, urgent)
+            deadline = time.monotonic() + 120
+            while (batch := client.get(f"/v1/batches/{batch_id}").json())["status"] != "completed":
+                assert time.monotonic() < deadline, batch
+                time.sleep(0.1)
+    assert job["status"] == "succeeded" and batch["counts"]["succeeded"] == 48
+    with db.session_scope() as s:
+        first_bulk_start = min(j.started_at for j in s.query(Job).filter_by(batch_id=batch_id))
+    # Both were queued before the worker started: it takes the interactive lane first.
+    assert datetime.fromisoformat(job["finished_at"]) <= first_bulk_start
+
+
 @pytest.fixture
 def tiny_queue(clean_db, monkeypatch):
     monkeypatch.setenv("DEEPFAKE_MAX_QUEUE_DEPTH", "3")
