@@ -30,7 +30,8 @@ from bench._stack import stack, start_worker
 SHARED_CROPS = Path(__file__).resolve().parents[2] / "shared/data/faces/dfdc/train"
 
 
-def _images(n: int, folder: Path) -> list[Path]:
+def face_crops(n: int, folder: Path) -> list[Path]:
+    """``n`` small face images: DFDC crops from ../shared when present, else generated."""
     if SHARED_CROPS.exists():
         return sorted(SHARED_CROPS.glob("*/*.jpg"))[:n]
     from tests import media
@@ -157,7 +158,7 @@ def main() -> None:
                         help="worker child processes (Celery's default: one per CPU)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, stack():
-        paths = _images(args.items, Path(tmp))
+        paths = face_crops(args.items, Path(tmp))
         n = len(paths)
         local_rate, local_cores = in_process(paths)
         import boto3

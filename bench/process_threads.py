@@ -16,13 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-SHARED_CROPS = Path(__file__).resolve().parents[2] / "shared/data/faces/dfdc/train"
-
 
 def one_process(images: int, capped: bool) -> None:
     """Runs inside each child: load, warm up, wait for the start signal on stdin, scan, print the rate."""
     import tempfile
 
+    from bench.backlog import face_crops
     from core.scan import scan_files
     from core.settings import get_settings
     from pipeline import load_classifier
@@ -33,8 +32,7 @@ def one_process(images: int, capped: bool) -> None:
 
         limit_threads(1)
         tf.config.threading.set_intra_op_parallelism_threads(1)
-    paths = sorted(SHARED_CROPS.glob("*/*.jpg"))[:images] if SHARED_CROPS.exists() else _generated(
-        images, Path(tempfile.mkdtemp()))
+    paths = face_crops(images, Path(tempfile.mkdtemp()))
     classifier = load_classifier()
     classifier.warm_up()
     print("ready", flush=True)
@@ -43,17 +41,6 @@ def one_process(images: int, capped: bool) -> None:
     for _row in scan_files(paths, classifier, get_settings()):
         pass
     print(f"{len(paths) / (time.perf_counter() - start):.1f}", flush=True)
-
-
-def _generated(n: int, folder: Path) -> list[Path]:
-    from tests import media
-
-    paths = []
-    for i in range(n):
-        path = folder / f"{i}.jpg"
-        path.write_bytes(media.jpeg_bytes(media.astronaut()[20:260, 130:330], quality=50 + i % 50))
-        paths.append(path)
-    return paths
 
 
 def run(processes: int, images: int, capped: bool) -> list[float]:
