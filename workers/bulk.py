@@ -70,7 +70,7 @@ def run_jobs(job_ids: list[str]) -> None:
 
 
 def _outcomes(started: list[Job], settings: Settings) -> list[jobs.Outcome]:
-    key, group = _model_key(), _Group(settings)
+    key, group = _model_key(), _Group(settings, [job.id for job in started])
     # Uploads were hashed at submission: a repeat among them needs no download at all.
     known = _stored_results({job: job.sha256 for job in started if job.sha256 and job.dedup}, key)
     for job, result in known.items():
@@ -102,8 +102,9 @@ def _stored_results(hashes: dict[Job, str], key: str) -> dict[Job, dict]:
 class _Group:
     """One group while its media arrives: the outcomes so far, and the images waiting for the model."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, job_ids: list[str]):
         self.settings = settings
+        self.position = {job_id: i for i, job_id in enumerate(job_ids)}
         self.outcomes: list[jobs.Outcome] = []
         self.images = ImageBatch(runtime.classifier(), limits(settings))
         self.in_batch: list[_Fetched] = []  # the items added to ``images``, in order
@@ -157,9 +158,12 @@ class _Group:
                     for item in self.in_batch for job in (item.job, *self.repeats[item.sha256])]
         outcomes = []
         for item, result in zip(self.in_batch, results, strict=True):
-            outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
-            outcomes += [jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": item.job.id},
-                                      reused_from=item.job.id) for repeat in self.repeats[item.sha256]]
+            # Downloads finish in any order: of the jobs with these bytes, the first in the group is the
+            # analysis and the others reuse it, whichever arrived first.
+            first, *repeats = sorted((item.job, *self.repeats[item.sha256]), key=lambda job: self.position[job.id])
+            outcomes.append(jobs.Outcome(first.id, {"reused": False, **result}))
+            outcomes += [jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": first.id},
+                                      reused_from=first.id) for repeat in repeats]
         return outcomes
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from core.blobs import BlobNotFound, blob_store, parse_s3_uri, s3_client
+from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, parse_s3_uri, s3_client
 from core.netguard import ForbiddenURL, check_url
 from core.settings import Settings
 from core.tables import Job
@@ -40,24 +40,16 @@ def _fetch_url(url: str, dest: Path, settings: Settings) -> None:
 
 
 def _fetch_s3(uri: str, dest: Path, settings: Settings) -> None:
-    """One GET, streamed to disk: a HEAD first, or boto3's threaded download_file, costs more per small object."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = parse_s3_uri(uri)
     try:
-        response = s3_client(settings).get_object(Bucket=bucket, Key=key)
-        if response["ContentLength"] > settings.max_upload_bytes:
-            response["Body"].close()
-            raise MediaError(ErrorCode.TOO_LARGE, f"{response['ContentLength']} bytes is over the limit of "
-                                                  f"{settings.max_upload_bytes}")
-        with open(dest, "wb") as out:
-            for chunk in response["Body"].iter_chunks(1 << 20):
-                out.write(chunk)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-            raise MediaError(ErrorCode.SOURCE_NOT_FOUND, f"{uri} does not exist") from exc
-        raise MediaError(ErrorCode.FETCH_FAILED, f"reading {uri} failed: {exc}") from exc
-    except BotoCoreError as exc:
+        download_s3_object(s3_client(settings), bucket, key, dest, settings.max_upload_bytes)
+    except BlobNotFound as exc:
+        raise MediaError(ErrorCode.SOURCE_NOT_FOUND, f"{uri} does not exist") from exc
+    except BlobTooLarge as exc:
+        raise MediaError(ErrorCode.TOO_LARGE, str(exc)) from exc
+    except (ClientError, BotoCoreError) as exc:
         raise MediaError(ErrorCode.FETCH_FAILED, f"reading {uri} failed: {exc}") from exc
 
 
