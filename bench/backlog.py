@@ -11,6 +11,10 @@
 3. Dedup: the same prefix again, where every item reuses a stored result; the look-up alone;
    uploads of new images against uploads of the same images again (answered at submission).
 
+With ``--worker-cores K`` the in-process scan and the worker run on the last K cores only and the
+rest of the machine is left to the S3 stand-in, the API, Postgres and Redis, as on a worker machine
+whose storage and database are elsewhere: the figure then compares what one worker core gets done.
+
 Images: DFDC face crops from ../shared when present, else generated crops.
 """
 
@@ -23,6 +27,7 @@ import socket
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench._stack import stack, start_worker
@@ -64,6 +69,30 @@ def in_process(paths: list[Path]) -> tuple[float, float]:
         wall = time.perf_counter() - start
         busy = _cpu(children) - cpu
     return len(paths) / wall, busy / wall
+
+
+@contextmanager
+def _on_cores(cores: set[int] | None):
+    """Run this process (and the processes it starts meanwhile) on ``cores``; None: leave it as it is."""
+    if cores is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _split_cores(worker_cores: int) -> tuple[set[int] | None, set[int] | None]:
+    """(cores for the worker and the scan, cores for everything else); (None, None): all share all."""
+    if not worker_cores:
+        return None, None
+    cores = sorted(os.sched_getaffinity(0))
+    if worker_cores >= len(cores):
+        raise SystemExit(f"--worker-cores must leave at least one of the {len(cores)} cores to the rest")
+    return set(cores[-worker_cores:]), set(cores[:-worker_cores])
 
 
 def _cpu(processes) -> float:
@@ -154,13 +183,19 @@ def _lookup_ms_per_item(group: int = 16, rounds: int = 200) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=os.cpu_count(),
-                        help="worker child processes (Celery's default: one per CPU)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="worker child processes (default: one per core it runs on, as Celery does)")
+    parser.add_argument("--worker-cores", type=int, default=0,
+                        help="run the worker and the in-process scan on this many cores, the rest of the "
+                             "stack on the others (0: everything shares every core)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, stack():
+    worker_set, rest = _split_cores(args.worker_cores)
+    concurrency = args.concurrency or len(worker_set or os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory() as tmp, stack(), _on_cores(rest):
         paths = face_crops(args.items, Path(tmp))
         n = len(paths)
-        local_rate, local_cores = in_process(paths)
+        with _on_cores(worker_set):
+            local_rate, local_cores = in_process(paths)
         import boto3
 
         from core import db
@@ -174,9 +209,10 @@ def main() -> None:
             s3.put_object(Bucket="bench-backlog", Key=f"inbox/{i:06d}.jpg", Body=path.read_bytes())
         from tests.api_client import make_client
 
-        if args.concurrency > 1:
+        if concurrency > 1:
             os.environ["DEEPFAKE_TF_INTRA_OP_THREADS"] = "1"  # one thread per child when children share cores
-        worker = start_worker(concurrency=args.concurrency)
+        worker = start_worker(cpus=",".join(map(str, sorted(worker_set))) if worker_set else None,
+                              concurrency=concurrency)
         try:
             with make_client() as client:
                 from tests.api_client import submit_bytes, wait_for_job
@@ -199,18 +235,22 @@ def main() -> None:
             worker.terminate()
             worker.wait()
         # Measured again after the service: on a shared machine the speed drifts over minutes.
-        after_rate, after_cores = in_process(paths)
+        with _on_cores(worker_set):
+            after_rate, after_cores = in_process(paths)
     service_rate = n / total_s
     before_rate = local_rate
     local_rate, local_cores = (before_rate + after_rate) / 2, (local_cores + after_cores) / 2
-    print(f"{n} face images (~5 KB JPEG); service: one worker with {args.concurrency} child process(es); "
+    where = (f"worker and scan on core(s) {sorted(worker_set)}, the rest of the stack on {sorted(rest)}"
+             if worker_set else "everything sharing all cores")
+    print(f"{n} face images (~5 KB JPEG); {where}; service: one worker with {concurrency} child process(es); "
           f"in-process: `deepfake scan` ({local_cores:.1f} cores busy on average)")
     print(f"in-process: {local_rate:.1f} images/s (mean of {before_rate:.1f} before the service "
           f"and {after_rate:.1f} after)")
     print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
           f"= {100 * service_rate / local_rate:.0f} % of in-process")
     print("CPU per item during the service run: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
-          + f"; {sum(cpu.values()) / total_s:.2f} of {os.cpu_count()} cores busy")
+          + f"; {sum(cpu.values()) / total_s:.2f} of {os.cpu_count()} cores busy; worker "
+          + f"{cpu['worker'] / total_s:.2f} cores busy")
     print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
           f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
     print(f"dedup, S3 items: the same {n} again in {dedup_s:.1f} s ({n / dedup_s:.0f} items/s, "

@@ -13,7 +13,7 @@ Lifecycle (also in README "Job lifecycle"):
 ``succeeded``, ``failed`` and ``canceled`` are terminal: a transition from them is refused
 and reported as "no change", which makes every task safe to run twice.
 Each transition locks the row, writes status, data and timestamps, and
-commits once. Bulk items start and finish in groups (``start_many``,
+commits once. Bulk items start and finish in groups (``start_group``,
 ``finish_many``): one transaction per group, the same rules for each job.
 """
 
@@ -72,8 +72,10 @@ def lock_jobs(session: Session, job_ids: list[str]) -> list[Job]:
     return list(session.execute(query).scalars())
 
 
-def _apply(session: Session, job: Job, to: JobStatus, endpoints=None, **fields) -> bool:
-    """One transition on a locked job, not committed; False when the move is not allowed."""
+def _apply(session: Session, job: Job, to: JobStatus, endpoints=None, outbox: list | None = None, **fields) -> bool:
+    """One transition on a locked job, not committed; False when the move is not allowed.
+
+    The webhook deliveries it adds are appended to ``outbox`` when one is given."""
     if to not in ALLOWED[JobStatus(job.status)]:
         return False
     job.status = to
@@ -82,7 +84,9 @@ def _apply(session: Session, job: Job, to: JobStatus, endpoints=None, **fields) 
         setattr(job, name, value)
     if to in TERMINAL:
         # The outbox: webhook deliveries commit together with the final state, or not at all.
-        webhooks.add_job_events(session, job, get_settings().public_url, endpoints)
+        added = webhooks.add_job_events(session, job, get_settings().public_url, endpoints)
+        if outbox is not None:
+            outbox.extend(added)
     return True
 
 
@@ -117,18 +121,20 @@ def start(session: Session, job_id: str) -> Job | None:
     return _move(session, job_id, JobStatus.RUNNING, **_start_fields(job))
 
 
-def start_many(session: Session, job_ids: list[str]) -> list[Job]:
-    """``start`` for a group of queued jobs in one transaction; returns those started, in ``job_ids`` order."""
-    started = {job.id: job for job in lock_jobs(session, job_ids)
+def start_group(session: Session, job_ids: list[str]) -> list[Job] | None:
+    """``start`` for a group of jobs in one transaction; returns those started, in ``job_ids`` order.
+
+    None, with nothing changed, when one of them is running already: the group is being delivered again
+    (its worker died) and the caller runs its jobs one by one. Finished jobs are skipped.
+    """
+    locked = lock_jobs(session, job_ids)
+    if any(job.status == JobStatus.RUNNING for job in locked):
+        session.rollback()
+        return None
+    started = {job.id: job for job in locked
                if job.status == JobStatus.QUEUED and _apply(session, job, JobStatus.RUNNING, **_start_fields(job))}
     session.commit()
     return [started[job_id] for job_id in job_ids if job_id in started]
-
-
-def any_started(session: Session, job_ids: list[str]) -> bool:
-    """Whether an unfinished job of the group was started before: the group is being delivered again."""
-    query = select(Job.id).where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING).limit(1)
-    return session.execute(query).first() is not None
 
 
 def set_progress(session: Session, job_id: str, progress: float) -> None:
@@ -208,26 +214,35 @@ class Outcome:
     reused_from: str | None = None
 
 
-def finish_many(session: Session, outcomes: list[Outcome]) -> list[Job]:
+@dataclass(frozen=True)
+class Finished:
+    """What one ``finish_many`` changed: the jobs that moved, and the webhook deliveries it queued for them."""
+
+    jobs: list[Job]
+    deliveries: list[str]
+
+
+def finish_many(session: Session, outcomes: list[Outcome]) -> Finished:
     """``succeed``/``fail`` for a group of jobs in one transaction (outbox and batch completion included).
 
-    Returns the jobs that moved; a job already finished (by an earlier run) is left as it is.
+    A job already finished (by an earlier run) is left as it is.
     """
     by_id = {outcome.job_id: outcome for outcome in outcomes}
     endpoints = webhooks.enabled_endpoints(session)
-    moved = []
+    moved, outbox = [], []
     for job in lock_jobs(session, list(by_id)):
         outcome = by_id[job.id]
         if outcome.error:
-            ok = _apply(session, job, JobStatus.FAILED, endpoints, **_failure_fields(*outcome.error))
+            ok = _apply(session, job, JobStatus.FAILED, endpoints, outbox, **_failure_fields(*outcome.error))
         else:
             fields = _success_fields(job, outcome.result, outcome.reused_from)
-            ok = _apply(session, job, JobStatus.SUCCEEDED, endpoints, **fields)
+            ok = _apply(session, job, JobStatus.SUCCEEDED, endpoints, outbox, **fields)
         if ok:
             moved.append(job)
     _complete_batches(session, moved)
     session.commit()
-    return moved
+    # The jobs' own deliveries, known without a query (a batch's completion event is left to the dispatcher).
+    return Finished(moved, [delivery.id for delivery in outbox])
 
 
 def delete(session: Session, job_id: str) -> Job | None:

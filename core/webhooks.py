@@ -105,6 +105,8 @@ def add_job_events(session: Session, job: Job, public_url: str,
     event_type = f"job.{job.status}"
     endpoints = enabled_endpoints(session) if endpoints is None else endpoints
     targets = _targets(endpoints, event_type, job.callback_url)
+    if not targets:
+        return []
     body = event_body(job, event_type, public_url)
     deliveries = [
         WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=job.id, endpoint_id=endpoint_id, url=url,

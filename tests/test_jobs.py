@@ -68,3 +68,22 @@ def test_unknown_job(clean_db):
     with session_scope() as s:
         assert jobs.start(s, "00000000-0000-0000-0000-000000000000") is None
         assert jobs.delete(s, "00000000-0000-0000-0000-000000000000") is None
+
+
+def test_a_group_starts_once_and_reports_the_deliveries_it_queued(clean_db):
+    from core import webhooks
+
+    called, quiet = _new(callback_url="https://example.org/hook"), _new()
+    done = _new()
+    with session_scope() as s:
+        jobs.start(s, done)
+        jobs.succeed(s, done, {"verdict": "real"})
+    with session_scope() as s:
+        started = jobs.start_group(s, [called, done, quiet])
+        assert [job.id for job in started] == [called, quiet]  # the finished one is skipped
+        assert jobs.start_group(s, [called, quiet]) is None, "running already: a delivery of the group again"
+        finished = jobs.finish_many(s, [jobs.Outcome(called, error=("corrupt_media", "x")),
+                                        jobs.Outcome(quiet, {"verdict": "real"}), jobs.Outcome(done, {})])
+        assert [job.id for job in finished.jobs] == sorted([called, quiet])
+        assert finished.deliveries and finished.deliveries == webhooks.unsent_deliveries(s, [called, quiet])
+        assert jobs.get_job(s, done).result == {"verdict": "real"}

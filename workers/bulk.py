@@ -18,7 +18,7 @@ import logging
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,14 +57,12 @@ class _Fetched:
 def run_jobs(job_ids: list[str]) -> None:
     """Run a group of jobs to their terminal states (a long video may go on in segments)."""
     with session_scope() as session:
-        again = jobs.any_started(session, job_ids)
-    if again:
+        started = jobs.start_group(session, job_ids)
+    if started is None:
         log.info("group of %d delivered again: running its jobs one by one", len(job_ids))
         for job_id in job_ids:
             run_job(job_id)
         return
-    with session_scope() as session:
-        started = jobs.start_many(session, job_ids)
     if started:
         finish_group(_outcomes(started, get_settings()))
 
@@ -172,10 +170,14 @@ def _fetch_all(started: list[Job], settings: Settings, folder: Path) -> Iterator
     at most ``fetch_threads`` files wait on disk at once."""
     pool, waiting = _pool(settings.fetch_threads), deque(started)
     running: set[Future] = set()
+    # The first downloads start together and end within milliseconds of each other: taken as one set,
+    # they cost one look-up instead of several (each a round trip the analysis waits on).
+    return_when = ALL_COMPLETED
     while waiting or running:
         while waiting and len(running) < settings.fetch_threads:
             running.add(pool.submit(_fetch_one, waiting.popleft(), settings, folder))
-        done, running = wait(running, return_when=FIRST_COMPLETED)
+        done, running = wait(running, return_when=return_when)
+        return_when = FIRST_COMPLETED
         yield [future.result() for future in done]
 
 

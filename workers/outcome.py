@@ -34,9 +34,9 @@ def finish_group(outcomes: list[jobs.Outcome]) -> None:
     if not outcomes:
         return
     with session_scope() as session:
-        moved = jobs.finish_many(session, outcomes)
-        if len(moved) < len(outcomes):
-            log.info("%d job(s) of the group already finished; their outcomes are dropped",
-                     len(outcomes) - len(moved))
-        if moved:
-            enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id for job in moved]))
+        finished = jobs.finish_many(session, outcomes)
+    if len(finished.jobs) < len(outcomes):
+        log.info("%d job(s) of the group already finished; their outcomes are dropped",
+                 len(outcomes) - len(finished.jobs))
+    if finished.deliveries:
+        enqueue_deliveries(finished.deliveries)
