@@ -8,6 +8,8 @@
    (prefork, ``--concurrency`` children, by default one per CPU as Celery does), Redis and
    Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
    timed on its own.
+   The images go in ``--rounds`` parts, each through 1 and then 2, so that both meet the same machine:
+   its speed drifts by a quarter within minutes.
 3. Dedup: the same prefix again, where every item reuses a stored result; the look-up alone;
    uploads of new images against uploads of the same images again (answered at submission).
 
@@ -49,26 +51,32 @@ def face_crops(n: int, folder: Path) -> list[Path]:
     return paths
 
 
-def in_process(paths: list[Path]) -> tuple[float, float]:
-    """Images per second through ``deepfake scan`` as it runs a folder this size (one process per core
-    from 64 files on, images grouped as on the bulk lane), and the CPU cores it kept busy on average.
-    The processes' start-up (TensorFlow and the model) is left out, as the worker's is."""
-    import psutil
+class InProcess:
+    """``deepfake scan`` as it runs a folder of this size (one process per core from 64 files on, images
+    grouped as on the bulk lane), kept open between rounds. Its start-up (TensorFlow and the model in
+    each process) is left out, as the worker's is."""
 
-    from core.scan import ScanPool, scan_processes
-    from core.settings import get_settings
+    def __init__(self, paths: list[Path]):
+        import psutil
 
-    processes = scan_processes(None, len(paths))
-    with ScanPool(get_settings(), None, processes) as pool:
-        for _row in pool.scan(paths[: processes * get_settings().bulk_group_size]):  # every process loaded
+        from core.scan import ScanPool, scan_processes
+        from core.settings import get_settings
+
+        processes = scan_processes(None, len(paths))
+        self.pool = ScanPool(get_settings(), None, processes)
+        for _row in self.pool.scan(paths[: processes * get_settings().bulk_group_size]):  # every process loaded
             pass
-        children = psutil.Process().children(recursive=True)
-        cpu, start = _cpu(children), time.perf_counter()
-        for _row in pool.scan(paths):
+        self.children = psutil.Process().children(recursive=True)
+
+    def run(self, paths: list[Path]) -> tuple[float, float]:
+        """Seconds to scan ``paths``, and the CPU seconds the scanning processes used."""
+        cpu, start = _cpu(self.children), time.perf_counter()
+        for _row in self.pool.scan(paths):
             pass
-        wall = time.perf_counter() - start
-        busy = _cpu(children) - cpu
-    return len(paths) / wall, busy / wall
+        return time.perf_counter() - start, _cpu(self.children) - cpu
+
+    def close(self) -> None:
+        self.pool.__exit__(None, None, None)
 
 
 @contextmanager
@@ -183,6 +191,9 @@ def _lookup_ms_per_item(group: int = 16, rounds: int = 200) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="the images are split in this many parts; each goes through `deepfake scan` and "
+                             "then the service, so both see the same machine (its speed drifts over minutes)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="worker child processes (default: one per core it runs on, as Celery does)")
     parser.add_argument("--worker-cores", type=int, default=0,
@@ -193,9 +204,10 @@ def main() -> None:
     concurrency = args.concurrency or len(worker_set or os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp, stack(), _on_cores(rest):
         paths = face_crops(args.items, Path(tmp))
-        n = len(paths)
-        with _on_cores(worker_set):
-            local_rate, local_cores = in_process(paths)
+        n, size = len(paths), -(-len(paths) // args.rounds)
+        parts = [paths[i:i + size] for i in range(0, n, size)]
+        with _on_cores(worker_set):  # the scanning processes keep these cores
+            local = InProcess(paths)
         import boto3
 
         from core import db
@@ -205,23 +217,30 @@ def main() -> None:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         s3.create_bucket(Bucket="bench-backlog")
         s3.create_bucket(Bucket="bench-media")
-        for i, path in enumerate(paths):
-            s3.put_object(Bucket="bench-backlog", Key=f"inbox/{i:06d}.jpg", Body=path.read_bytes())
+        for r, part in enumerate(parts):
+            for i, path in enumerate(part):
+                s3.put_object(Bucket="bench-backlog", Key=f"inbox/{r}/{i:06d}.jpg", Body=path.read_bytes())
         from tests.api_client import make_client
 
         if concurrency > 1:
             os.environ["DEEPFAKE_TF_INTRA_OP_THREADS"] = "1"  # one thread per child when children share cores
         worker = start_worker(cpus=",".join(map(str, sorted(worker_set))) if worker_set else None,
                               concurrency=concurrency)
+        rounds = []  # (items, scan seconds, scan CPU seconds, service seconds, ingestion seconds)
+        cpu = dict.fromkeys(_cpu_seconds(worker.pid), 0.0)
         try:
             with make_client() as client:
                 from tests.api_client import submit_bytes, wait_for_job
 
                 # Wait until the worker has its model loaded, so start-up is not counted.
                 wait_for_job(client, submit_bytes(client, paths[0].read_bytes()).json()["id"], timeout=180)
-                cpu_before = _cpu_seconds(worker.pid)
-                _, ingest_s, total_s = _run_batch(client, "s3://bench-backlog/inbox/")
-                cpu = {k: v - cpu_before[k] for k, v in _cpu_seconds(worker.pid).items()}
+                for r, part in enumerate(parts):
+                    scan_s, scan_cpu = local.run(part)
+                    before = _cpu_seconds(worker.pid)
+                    _, ingest_s, total_s = _run_batch(client, f"s3://bench-backlog/inbox/{r}/")
+                    for k, v in _cpu_seconds(worker.pid).items():
+                        cpu[k] += v - before[k]
+                    rounds.append((len(part), scan_s, scan_cpu, total_s, ingest_s))
                 _, _, dedup_s = _run_batch(client, "s3://bench-backlog/inbox/")
                 fresh = [media_bytes(i) for i in range(100)]
                 fresh_ms = _upload_times(client, fresh, "queued")
@@ -232,25 +251,23 @@ def main() -> None:
                 repeat_ms = _upload_times(client, fresh, "succeeded")
             lookup_ms = _lookup_ms_per_item()
         finally:
+            local.close()
             worker.terminate()
             worker.wait()
-        # Measured again after the service: on a shared machine the speed drifts over minutes.
-        with _on_cores(worker_set):
-            after_rate, after_cores = in_process(paths)
-    service_rate = n / total_s
-    before_rate = local_rate
-    local_rate, local_cores = (before_rate + after_rate) / 2, (local_cores + after_cores) / 2
+    scan_s, scan_cpu, service_s, ingest_s = (sum(r[i] for r in rounds) for i in range(1, 5))
+    local_rate, service_rate = n / scan_s, n / service_s
+    ratios = [100 * scan / service for _, scan, _, service, _ in rounds]
     where = (f"worker and scan on core(s) {sorted(worker_set)}, the rest of the stack on {sorted(rest)}"
              if worker_set else "everything sharing all cores")
-    print(f"{n} face images (~5 KB JPEG); {where}; service: one worker with {concurrency} child process(es); "
-          f"in-process: `deepfake scan` ({local_cores:.1f} cores busy on average)")
-    print(f"in-process: {local_rate:.1f} images/s (mean of {before_rate:.1f} before the service "
-          f"and {after_rate:.1f} after)")
+    print(f"{n} face images (~5 KB JPEG) in {len(parts)} rounds; {where}; service: one worker with {concurrency} "
+          f"child process(es); in-process: `deepfake scan` ({scan_cpu / scan_s:.1f} cores busy on average)")
+    print(f"in-process: {local_rate:.1f} images/s ({1000 * scan_cpu / n:.1f} ms CPU per item)")
     print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
-          f"= {100 * service_rate / local_rate:.0f} % of in-process")
-    print("CPU per item during the service run: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
-          + f"; {sum(cpu.values()) / total_s:.2f} of {os.cpu_count()} cores busy; worker "
-          + f"{cpu['worker'] / total_s:.2f} cores busy")
+          f"= {100 * service_rate / local_rate:.0f} % of in-process; per round "
+          + ", ".join(f"{ratio:.0f} %" for ratio in ratios) + f" (median {statistics.median(ratios):.0f} %)")
+    print("CPU per item during the service runs: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
+          + f"; {sum(cpu.values()) / service_s:.2f} of {os.cpu_count()} cores busy, the worker "
+          + f"{cpu['worker'] / service_s:.2f}")
     print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
           f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
     print(f"dedup, S3 items: the same {n} again in {dedup_s:.1f} s ({n / dedup_s:.0f} items/s, "

@@ -166,8 +166,6 @@ def _http():
     """Pooled keep-alive connections for the plain GETs, one pool per process (``core.db.reset`` forgets it).
 
     Connection errors are retried; an answer other than 200 is returned as it is, redirects included."""
-    import urllib3
-
     import certifi
     import urllib3
 

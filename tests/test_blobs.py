@@ -9,8 +9,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.blobs import (BlobNotFound, BlobTooLarge, LocalBlobStore, S3BlobStore, default_blob_store,
-                        download_s3_object, parse_s3_uri)
+from core.blobs import (
+    BlobNotFound,
+    BlobTooLarge,
+    LocalBlobStore,
+    S3BlobStore,
+    default_blob_store,
+    download_s3_object,
+    parse_s3_uri,
+)
 
 
 def _round_trip(store, tmp_path) -> None:

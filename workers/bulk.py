@@ -18,7 +18,7 @@ import logging
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -170,14 +170,11 @@ def _fetch_all(started: list[Job], settings: Settings, folder: Path) -> Iterator
     at most ``fetch_threads`` files wait on disk at once."""
     pool, waiting = _pool(settings.fetch_threads), deque(started)
     running: set[Future] = set()
-    # The first downloads start together and end within milliseconds of each other: taken as one set,
-    # they cost one look-up instead of several (each a round trip the analysis waits on).
-    return_when = ALL_COMPLETED
     while waiting or running:
         while waiting and len(running) < settings.fetch_threads:
             running.add(pool.submit(_fetch_one, waiting.popleft(), settings, folder))
-        done, running = wait(running, return_when=return_when)
-        return_when = FIRST_COMPLETED
+        # Not the whole first wave: waiting for its slowest download would leave the core idle meanwhile.
+        done, running = wait(running, return_when=FIRST_COMPLETED)
         yield [future.result() for future in done]
 
 
