@@ -157,8 +157,11 @@ class _Group:
         outcomes = []
         for item, result in zip(self.in_batch, results, strict=True):
             # Downloads finish in any order: of the jobs with these bytes, the first in the group is the
-            # analysis and the others reuse it, whichever arrived first.
-            first, *repeats = sorted((item.job, *self.repeats[item.sha256]), key=lambda job: self.position[job.id])
+            # analysis and the others reuse it, whichever arrived first. A job with dedup off never reuses:
+            # when it was the one analysed, it stays the analysis.
+            first, *repeats = (item.job, *self.repeats[item.sha256])
+            if item.job.dedup:
+                first, *repeats = sorted((first, *repeats), key=lambda job: self.position[job.id])
             outcomes.append(jobs.Outcome(first.id, {"reused": False, **result}))
             outcomes += [jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": first.id},
                                       reused_from=first.id) for repeat in repeats]
