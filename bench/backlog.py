@@ -76,7 +76,7 @@ class InProcess:
         return time.perf_counter() - start, _cpu(self.children) - cpu
 
     def close(self) -> None:
-        self.pool.__exit__(None, None, None)
+        self.pool.close()
 
 
 @contextmanager
@@ -104,9 +104,15 @@ def _split_cores(worker_cores: int) -> tuple[set[int] | None, set[int] | None]:
 
 
 def _cpu(processes) -> float:
+    """CPU seconds used so far by ``processes`` (psutil processes); one that has ended counts nothing."""
+    import psutil
+
     total = 0.0
     for proc in processes:
-        times = proc.cpu_times()
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
         total += times.user + times.system
     return total
 
@@ -143,22 +149,12 @@ def _cpu_seconds(worker_pid: int) -> dict[str, float]:
     """CPU seconds used so far by each part of the stack on this machine."""
     import psutil
 
-    def used(procs) -> float:
-        total = 0.0
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                continue
-        return total
-
     worker = psutil.Process(worker_pid)
     others = list(psutil.process_iter(["name"]))
-    return {"worker": used([worker, *worker.children(recursive=True)]),
-            "S3 stand-in and API (this process)": used([psutil.Process()]),
-            "Postgres": used(p for p in others if "postgres" in (p.info["name"] or "")),
-            "Redis": used(p for p in others if "redis" in (p.info["name"] or ""))}
+    return {"worker": _cpu([worker, *worker.children(recursive=True)]),
+            "S3 stand-in and API (this process)": _cpu([psutil.Process()]),
+            "Postgres": _cpu(p for p in others if "postgres" in (p.info["name"] or "")),
+            "Redis": _cpu(p for p in others if "redis" in (p.info["name"] or ""))}
 
 
 def _upload_times(client, bodies: list[bytes], status: str) -> list[float]:

@@ -111,6 +111,9 @@ class ScanPool:
         return self
 
     def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._pool.terminate()
         self._pool.join()
 
