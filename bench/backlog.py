@@ -261,6 +261,8 @@ def main() -> None:
     print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
           f"= {100 * service_rate / local_rate:.0f} % of in-process; per round "
           + ", ".join(f"{ratio:.0f} %" for ratio in ratios) + f" (median {statistics.median(ratios):.0f} %)")
+    print("images/s per round, in-process / service: "
+          + ", ".join(f"{items / scan:.0f} / {items / service:.0f}" for items, scan, _, service, _ in rounds))
     print("CPU per item during the service runs: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
           + f"; {sum(cpu.values()) / service_s:.2f} of {os.cpu_count()} cores busy, the worker "
           + f"{cpu['worker'] / service_s:.2f}")

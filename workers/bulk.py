@@ -74,12 +74,10 @@ def _outcomes(started: list[Job], settings: Settings) -> list[jobs.Outcome]:
     for job, result in known.items():
         group.reuse(job, result)
     with tempfile.TemporaryDirectory(prefix="deepfake-group-") as folder:
-        for arrived in _fetch_all([job for job in started if job not in known], settings, Path(folder)):
-            stored = _stored_results({i.job: i.sha256 for i in arrived if i.sha256 and i.job.dedup}, key)
-            for item in arrived:
-                group.take(item, stored.get(item.job))
-                if item.path is not None:
-                    item.path.unlink(missing_ok=True)  # images keep only their face crops: disk stays bounded
+        for item, stored in _arrivals([job for job in started if job not in known], settings, Path(folder), key):
+            group.take(item, stored)
+            if item.path is not None:
+                item.path.unlink(missing_ok=True)  # images keep only their face crops: disk stays bounded
     return group.finish()
 
 
@@ -168,17 +166,45 @@ class _Group:
         return outcomes
 
 
-def _fetch_all(started: list[Job], settings: Settings, folder: Path) -> Iterator[list[_Fetched]]:
-    """The jobs' media, in sets of downloads that finished together (one dedup query per set);
-    at most ``fetch_threads`` files wait on disk at once."""
-    pool, waiting = _pool(settings.fetch_threads), deque(started)
-    running: set[Future] = set()
-    while waiting or running:
-        while waiting and len(running) < settings.fetch_threads:
-            running.add(pool.submit(_fetch_one, waiting.popleft(), settings, folder))
-        # Not the whole first wave: waiting for its slowest download would leave the core idle meanwhile.
-        done, running = wait(running, return_when=FIRST_COMPLETED)
-        yield [future.result() for future in done]
+def _arrivals(started: list[Job], settings: Settings, folder: Path, key: str) -> Iterator[tuple[_Fetched, dict | None]]:
+    """The jobs' media as it arrives, each with the stored result its bytes already have (dedup), or None.
+
+    Downloads run on ``fetch_threads`` threads and the dedup look-ups on one more, each taking every
+    download that finished while the previous one ran: the analysing thread waits only when nothing is
+    ready, and a group costs a few queries, not one per file. At most ``fetch_threads`` files are
+    downloading or waiting on disk to be taken.
+    """
+    downloads, lookups = _pool(settings.fetch_threads), _lookup_thread()
+    waiting, running, unchecked, ready = deque(started), set(), [], deque()
+    lookup: Future | None = None
+    untaken = 0  # files downloading, downloaded, or looked up, not yet yielded
+    while waiting or untaken:
+        while waiting and untaken < settings.fetch_threads:
+            running.add(downloads.submit(_fetch_one, waiting.popleft(), settings, folder))
+            untaken += 1
+        if lookup is None and unchecked:
+            lookup, unchecked = lookups.submit(_looked_up, unchecked, key), []
+        pending = running | ({lookup} if lookup else set())
+        for future in wait(pending, timeout=0 if ready else None, return_when=FIRST_COMPLETED).done:
+            if future is lookup:
+                ready.extend(future.result())
+                lookup = None
+                continue
+            running.discard(future)
+            item = future.result()
+            if item.sha256 and item.job.dedup:
+                unchecked.append(item)
+            else:
+                ready.append((item, None))
+        if ready:
+            untaken -= 1
+            yield ready.popleft()
+
+
+def _looked_up(items: list[_Fetched], key: str) -> list[tuple[_Fetched, dict | None]]:
+    """Runs on the look-up thread: each item with its stored result, or None."""
+    stored = _stored_results({item.job: item.sha256 for item in items}, key)
+    return [(item, stored.get(item.job)) for item in items]
 
 
 def _fetch_one(job: Job, settings: Settings, folder: Path) -> _Fetched:
@@ -198,3 +224,8 @@ def _fetch_one(job: Job, settings: Settings, folder: Path) -> _Fetched:
 def _pool(threads: int) -> ThreadPoolExecutor:
     # Created on first use, so in the worker child after the fork, never in the parent.
     return ThreadPoolExecutor(threads, thread_name_prefix="fetch")
+
+
+@lru_cache(maxsize=1)
+def _lookup_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="dedup")
