@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +22,9 @@ from api.upload import receive_upload
 from api.urls import check_receiver_url
 from core import batches
 from core.tables import Batch
-from workers.batches import enqueue_ingest
+from workers.batches import dispatch_items, enqueue_ingest
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "reused", "sha256"]
 
@@ -109,6 +111,10 @@ def close_batch(batch_id: str, session: SessionDep) -> BatchOut:
     if not batch.open:
         raise ApiError(409, "not_open", "this batch is not open for uploads")
     batches.finish_ingest(session, batch_id)
+    try:
+        dispatch_items(batch_id)  # the uploads still waiting for a full group
+    except Exception:
+        log.exception("dispatching the last uploads of batch %s failed; the dispatcher will send them", batch_id)
     return _out(session, _batch(session, batch_id))
 
 

@@ -19,6 +19,7 @@ from core.tables import Job
 from pipeline.classifier import model_identity
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
+from workers.batches import dispatch_items
 from workers.celery_app import enqueue_job, queue_depth
 from workers.webhooks import enqueue_deliveries
 
@@ -93,6 +94,7 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     _check_capacity(options["priority"], settings)
     if callback_url:
         check_receiver_url(callback_url, settings.webhook_allow_private)
+    batch = None
     if options.get("batch_id"):
         batch = batches.lock_open_batch(session, options["batch_id"])
         if batch is None:
@@ -107,7 +109,7 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     store.put_file(blob_key, received.path)
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
-                          sha256=received.sha256, callback_url=callback_url, **options)
+                          sha256=received.sha256, callback_url=callback_url, dispatched=batch is None, **options)
     earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
     if earlier is not None:
         # Seen before by this model version: no queue, no worker; done in this request.
@@ -115,8 +117,24 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
         enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
         return job
     session.commit()
-    _enqueue(session, job_id, options["priority"])
+    if batch is None:
+        _enqueue(session, job_id, options["priority"])
+    else:
+        _dispatch_when_grouped(batch.id, batch.total, batch.priority, settings)
     return job
+
+
+def _dispatch_when_grouped(batch_id: str, uploaded: int, priority: str, settings) -> None:
+    """Uploads into an open batch travel as bulk items do, in groups: the upload that completes a group
+    sends it; closing the batch sends the rest. The job is stored either way: if Redis cannot be reached
+    now, the beat's dispatcher sends it later, so the upload still succeeds."""
+    size = settings.bulk_group_size if priority == "bulk" else 1
+    if uploaded % size:
+        return
+    try:
+        dispatch_items(batch_id, at_least=size)
+    except Exception:
+        log.exception("dispatching uploads of batch %s failed; the dispatcher will send them", batch_id)
 
 
 def _earlier_result(session, sha256: str, job_id: str, settings) -> Job | None:

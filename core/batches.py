@@ -60,7 +60,7 @@ def _text(value) -> str | None:
 def add_items(session: Session, batch_id: str, items: Iterable[dict], consumed: int) -> list[str]:
     """Insert one chunk of items in bulk and record how far the manifest was read, in one transaction.
 
-    Returns the IDs of the queued items, for the caller to enqueue after the commit.
+    Returns the IDs of the queued items; they wait undispatched for the caller to send them after the commit.
     """
     batch = lock_batch(session, batch_id)
     rows = [_item_row(batch, item) for item in items]

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import batches, webhooks
@@ -48,16 +49,40 @@ def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
-def create_job(session: Session, *, source_kind: str, job_id: str | None = None, **fields) -> Job:
-    """Insert a queued job; the caller commits (and enqueues after the commit)."""
+def create_job(session: Session, *, source_kind: str, job_id: str | None = None, dispatched: bool = True,
+               **fields) -> Job:
+    """Insert a queued job; the caller commits and then enqueues it, or, with ``dispatched=False``,
+    leaves it to the dispatcher (``undispatched``)."""
     job = Job(id=job_id or new_job_id(), status=JobStatus.QUEUED, progress=0.0, attempts=0,
-              source_kind=source_kind, created_at=now(), updated_at=now(), **fields)
+              source_kind=source_kind, created_at=now(), updated_at=now(),
+              dispatched_at=now() if dispatched else None, **fields)
     session.add(job)
     return job
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
+
+
+def undispatched(session: Session, *, limit: int, batch_id: str | None = None,
+                 created_before: datetime | None = None) -> list[tuple[str, str]]:
+    """Queued batch items no message has carried yet, oldest first, as (job ID, priority), locked.
+
+    The caller sends them and then ``mark_dispatched`` in this same transaction: a crash in
+    between leaves them here to be sent again (at least once; a second message finds them started).
+    Rows another dispatcher holds are skipped, not waited for.
+    """
+    query = select(Job.id, Job.priority).where(Job.dispatched_at.is_(None), Job.status == JobStatus.QUEUED)
+    if batch_id is not None:
+        query = query.where(Job.batch_id == batch_id)
+    if created_before is not None:
+        query = query.where(Job.created_at < created_before)
+    query = query.order_by(Job.created_at).limit(limit).with_for_update(skip_locked=True)
+    return [(job_id, priority) for job_id, priority in session.execute(query)]
+
+
+def mark_dispatched(session: Session, job_ids: list[str]) -> None:
+    session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=now()))
 
 
 def lock_job(session: Session, job_id: str) -> Job | None:

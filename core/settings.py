@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     tf_intra_op_threads: int = 0  # 0 = threads_per_process
     tf_inter_op_threads: int = 0  # 0 = TensorFlow decides
     ingest_rate: float = 1000.0  # batch items queued per second at most, per ingesting batch
+    dispatch_interval_s: float = 10.0  # how often the beat looks for batch items no message has carried
+    dispatch_grace_s: float = 30.0  # how long an item may wait for its group (open batches) before it goes alone
     max_queue_depth: int = 100_000  # past this many queued jobs on a lane, submissions get 429
     max_attempts: int = 3  # a job whose worker died this many times fails as worker_lost
     visibility_timeout_s: int = 3600  # over the longest job; Redis redelivers unacked jobs after it

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,6 +32,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+UNDISPATCHED = text("dispatched_at IS NULL AND status = 'queued'")
 
 
 class UTCDateTime(TypeDecorator):
@@ -74,7 +76,10 @@ class Job(Base):
     __tablename__ = "jobs"
     # Finding a batch item by its reference (resumed uploads) must not scan the batch.
     __table_args__ = (Index("ix_jobs_batch_id_ref", "batch_id", "ref"),
-                      Index("ix_jobs_batch_id_status", "batch_id", "status"))
+                      Index("ix_jobs_batch_id_status", "batch_id", "status"),
+                      # Only the few items waiting for the dispatcher: it looks for them every few seconds.
+                      Index("ix_jobs_undispatched", "created_at", postgresql_where=UNDISPATCHED,
+                            sqlite_where=UNDISPATCHED))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -97,6 +102,8 @@ class Job(Base):
     reused_from: Mapped[str | None] = mapped_column(String(36))  # the job whose result this one reuses
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
     ref: Mapped[str | None] = mapped_column(Text)  # the client's reference for a batch item
+    # When a message carrying the job was sent; NULL: a queued batch item waiting for the dispatcher.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

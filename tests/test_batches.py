@@ -125,3 +125,76 @@ def test_backlog_cli_resumes_without_submitting_twice(worker, api_server, tmp_pa
     out = io.StringIO()
     assert backlog.results(batch_id, api_server, "jsonl", out) == batch["total"]
     assert {json.loads(line)["ref"] for line in out.getvalue().splitlines()} == set(refs)
+
+
+def _bulk_groups(redis_url: str) -> list[list[str]]:
+    """The job IDs of each message waiting on the bulk queue, oldest first."""
+    import base64
+
+    import redis
+
+    raw = redis.Redis.from_url(redis_url).lrange("bulk", 0, -1)
+    return [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in reversed(raw)]
+
+
+def _batch_job_ids(batch_id: str) -> set[str]:
+    with session_scope() as s:
+        return {job.id for job in s.query(Job).filter_by(batch_id=batch_id)}
+
+
+def test_uploads_into_an_open_batch_travel_in_groups(clean_db, monkeypatch):
+    from core.settings import get_settings
+    from tests.conftest import in_process_worker
+
+    monkeypatch.setattr(get_settings(), "bulk_group_size", 4)
+    with make_client() as client:
+        batch_id = client.post("/v1/batches", json={"open": True, "priority": "bulk"}).json()["id"]
+        for i in range(10):
+            resp = client.post("/v1/jobs", files={"file": (f"{i}.jpg", _photo(60 + i), "image/jpeg")},
+                               data={"batch_id": batch_id, "ref": f"{i}.jpg"})
+            assert resp.status_code == 202, resp.json()
+        before_close = _bulk_groups(clean_db.redis_url)
+        assert client.post(f"/v1/batches/{batch_id}/close").status_code == 200
+        groups = _bulk_groups(clean_db.redis_url)
+        assert [len(g) for g in before_close] == [4, 4], "each fourth upload sends a group"
+        assert [len(g) for g in groups] == [4, 4, 2], "closing the batch sends the rest"
+        assert {job_id for g in groups for job_id in g} == _batch_job_ids(batch_id)
+        with in_process_worker():
+            batch = wait_for_batch(client, batch_id)
+    assert batch["counts"]["succeeded"] == 10
+
+
+def test_items_nobody_sent_are_dispatched_once_their_grace_is_over(clean_db, media_server, monkeypatch):
+    """Items created by an ingestion that died before sending them, then a dispatcher that died after
+    sending but before recording it: every item still runs, exactly once."""
+    from core import batches, jobs
+    from core.settings import get_settings
+    from tests.conftest import in_process_worker
+    from workers.batches import dispatch_stragglers
+
+    base, folder = media_server
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(_photo(70 + i))
+    with session_scope() as s:
+        batch = batches.create_batch(s, priority="bulk", dedup=True, callback_url=None, manifest_key=None)
+        batches.add_items(s, batch.id, [{"url": f"{base}/{i}.jpg", "ref": str(i)} for i in range(3)], consumed=3)
+        batches.finish_ingest(s, batch.id)
+    assert dispatch_stragglers() == 0, "within the grace period an item may still be waiting for its group"
+    monkeypatch.setattr(get_settings(), "dispatch_grace_s", 0)
+
+    def crash(*_args):
+        raise RuntimeError("killed after sending")
+
+    monkeypatch.setattr(jobs, "mark_dispatched", crash)
+    with pytest.raises(RuntimeError):
+        dispatch_stragglers()
+    monkeypatch.undo()
+    monkeypatch.setattr(get_settings(), "dispatch_grace_s", 0)
+    assert dispatch_stragglers() == 3, "not recorded as sent: sent again"
+    assert dispatch_stragglers() == 0
+    assert len(_bulk_groups(clean_db.redis_url)) == 2
+    with make_client() as client, in_process_worker():
+        done = wait_for_batch(client, batch.id)
+    assert done["counts"]["succeeded"] == 3
+    with session_scope() as s:
+        assert all(job.attempts == 1 for job in s.query(Job).filter_by(batch_id=batch.id))

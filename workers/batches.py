@@ -1,10 +1,18 @@
-"""Batch ingestion: read a manifest as a stream, expand S3 prefixes page by page, create items in bulk.
+"""Batch ingestion: read a manifest as a stream, expand S3 prefixes page by page, create items in bulk;
+and the dispatcher that sends batch items to the workers.
 
-Items are inserted 500 at a time and queued after each commit (bulk items
+Items are inserted 500 at a time and dispatched after each commit (bulk items
 in groups, see ``enqueue_jobs``), at no more than ``DEEPFAKE_INGEST_RATE``
 items per second, so a million-line manifest never sits in memory and never
 floods Redis or Postgres. The batch records how
 many items it has created; a task that dies mid-way resumes after them.
+
+An item is created undispatched and marked dispatched only after its message is
+sent (``dispatch_items``). Whatever stops in between (a worker or API process
+killed, Redis unreachable), the beat's ``dispatch_stragglers`` sends what has
+waited longer than ``DEEPFAKE_DISPATCH_GRACE_S``: no item is left queued with no
+message. Files uploaded into an open batch wait the same way until a group's
+worth has arrived, so they travel in groups too.
 """
 
 from __future__ import annotations
@@ -15,14 +23,16 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
-from core import batches
+from core import batches, jobs
 from core.blobs import default_blob_store, parse_s3_uri, s3_client
+from core.clock import now
 from core.db import session_scope
 from core.settings import Settings, get_settings
 from core.tables import Batch
-from workers.celery_app import INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_jobs
+from workers.celery_app import DISPATCH_ITEMS, INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_jobs
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -93,7 +103,7 @@ def ingest_batch(batch_id: str) -> int:
         batch = session.get(Batch, batch_id)
         if batch is None or batch.status != batches.INGESTING or batch.open:
             return 0
-        skip, key, priority = batch.ingested, batch.manifest_key, batch.priority
+        skip, key = batch.ingested, batch.manifest_key
     created = 0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "manifest"
@@ -106,7 +116,7 @@ def ingest_batch(batch_id: str) -> int:
             with session_scope() as session:
                 queued = batches.add_items(session, batch_id, chunk, consumed=len(chunk))
             limit.wait(len(queued))
-            enqueue_jobs(queued, priority)
+            dispatch_items(batch_id)
             created += len(chunk)
     with session_scope() as session:
         batches.finish_ingest(session, batch_id)
@@ -116,3 +126,31 @@ def ingest_batch(batch_id: str) -> int:
 
 def enqueue_ingest(batch_id: str) -> None:
     app.send_task(INGEST_BATCH, args=[batch_id], queue=INTERACTIVE_QUEUE)
+
+
+def dispatch_items(batch_id: str | None = None, *, at_least: int = 1, created_before=None, limit: int = 500) -> int:
+    """Send undispatched queued items (of one batch, or any), ``limit`` at a time, bulk ones in groups;
+    stop when fewer than ``at_least`` are waiting. Each round is one transaction: send, then mark.
+    Returns how many items were sent."""
+    sent = 0
+    while True:
+        with session_scope() as session:
+            waiting = jobs.undispatched(session, limit=limit, batch_id=batch_id, created_before=created_before)
+            if len(waiting) < at_least or not waiting:
+                return sent
+            for priority in {priority for _, priority in waiting}:
+                enqueue_jobs([job_id for job_id, p in waiting if p == priority], priority)
+            jobs.mark_dispatched(session, [job_id for job_id, _ in waiting])
+        sent += len(waiting)
+        if len(waiting) < limit:
+            return sent
+
+
+@app.task(name=DISPATCH_ITEMS)
+def dispatch_stragglers() -> int:
+    """Run by the beat: items left undispatched past the grace period, whatever left them."""
+    settings = get_settings()
+    sent = dispatch_items(created_before=now() - timedelta(seconds=settings.dispatch_grace_s))
+    if sent:
+        log.info("dispatched %d waiting batch items", sent)
+    return sent

@@ -21,6 +21,7 @@ PROCESS_SEGMENT = "deepfake.process_segment"
 INGEST_BATCH = "deepfake.ingest_batch"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
+DISPATCH_ITEMS = "deepfake.dispatch_items"
 INTERACTIVE_QUEUE = "interactive"
 WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
 BULK_QUEUE = "bulk"
@@ -59,9 +60,11 @@ def make_celery(settings: Settings) -> Celery:
         # to the default exchange and key, and each message then lands in all of them.
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE}},
-        # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook retries.
+        # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook
+        # retries and the batch items nobody has sent yet.
         beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,
-                                             "schedule": settings.webhook_dispatch_interval_s}},
+                                             "schedule": settings.webhook_dispatch_interval_s},
+                       "dispatch-items": {"task": DISPATCH_ITEMS, "schedule": settings.dispatch_interval_s}},
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         task_serializer="json",
         accept_content=["json"],
