@@ -100,7 +100,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(_args: argparse.Namespace) -> int:
-    """The scheduler that queues due webhook retries: run exactly one per deployment."""
+    """The scheduler that queues due webhook retries and unsent batch items: run exactly one per deployment."""
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"]
     os.execv(sys.executable, argv)
     return 0  # not reached
@@ -125,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cmd_migrate()
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
-    # --beat: the same process also queues due webhook retries, so serve needs nothing else.
+    # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
     worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
     try:
         print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
-    sub.add_parser("beat", help="queue due webhook retries (one per deployment)").set_defaults(func=cmd_beat)
+    sub.add_parser("beat", help="queue due webhook retries and unsent batch items (one per deployment)").set_defaults(
+        func=cmd_beat)
     sub.add_parser("webhook-secret", help="print the secret that signs callback_url deliveries").set_defaults(
         func=cmd_webhook_secret)
 
