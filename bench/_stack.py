@@ -43,6 +43,17 @@ def start_worker(cpus: str | None = None, concurrency: int = 1) -> subprocess.Po
     return subprocess.Popen(argv, env=os.environ.copy())
 
 
+def start_api(port: int, cpus: str | None = None) -> subprocess.Popen:
+    """The API in its own process (uvicorn, one process), as ``deepfake api`` runs it."""
+    argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning"]
+    if cpus:
+        argv = ["taskset", "-c", cpus, *argv]
+    process = subprocess.Popen(argv, env=os.environ.copy())
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return process
+
+
 def wait_http(url: str, timeout: float = 120) -> None:
     import httpx
 

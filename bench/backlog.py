@@ -7,7 +7,9 @@
 2. Service: the images in S3 (moto server on loopback), one batch over the prefix, one worker
    (prefork, ``--concurrency`` children, by default one per CPU as Celery does), Redis and
    Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
-   timed on its own.
+   timed on its own. With ``--source folder`` the images are uploaded instead, as
+   ``deepfake backlog submit FOLDER`` does (one file per request, to an API process of its own,
+   stored in the same S3), timed from the first upload to ``completed``.
    The images go in ``--rounds`` parts, each through 1 and then 2, so that both meet the same machine:
    its speed drifts by a quarter within minutes.
 3. Dedup: the same prefix again, where every item reuses a stored result; the look-up alone;
@@ -32,7 +34,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench._stack import stack, start_worker
+from bench._stack import stack, start_api, start_worker
 
 SHARED_CROPS = Path(__file__).resolve().parents[2] / "shared/data/faces/dfdc/train"
 
@@ -117,12 +119,16 @@ def _cpu(processes) -> float:
     return total
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _moto() -> str:
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     # Keep-alive, as S3 itself does: werkzeug's HTTP/1.0 default opens a connection per request.
@@ -145,14 +151,38 @@ def _run_batch(client, prefix: str) -> tuple[str, float, float]:
     return batch_id, ingested or (time.perf_counter() - start), time.perf_counter() - start
 
 
-def _cpu_seconds(worker_pid: int) -> dict[str, float]:
+def _run_folder(api_url: str, folder: Path, state: Path) -> tuple[str, float, float]:
+    """``deepfake backlog submit FOLDER``, then wait for the batch: (ID, upload seconds, total seconds)."""
+    import httpx
+
+    from core import backlog
+
+    start = time.perf_counter()
+    batch_id = backlog.submit(str(folder), api_url, state_file=str(state), progress=False)
+    uploaded = time.perf_counter() - start
+    with httpx.Client(base_url=api_url) as client:
+        while client.get(f"/v1/batches/{batch_id}").json()["status"] != "completed":
+            time.sleep(0.25)
+    return batch_id, uploaded, time.perf_counter() - start
+
+
+def _linked(paths: list[Path], folder: Path) -> Path:
+    """A folder of links to ``paths``, for the backlog CLI to upload."""
+    folder.mkdir()
+    for i, path in enumerate(paths):
+        (folder / f"{i:06d}.jpg").symlink_to(path.resolve())
+    return folder
+
+
+def _cpu_seconds(worker_pid: int, api_pid: int | None) -> dict[str, float]:
     """CPU seconds used so far by each part of the stack on this machine."""
     import psutil
 
     worker = psutil.Process(worker_pid)
     others = list(psutil.process_iter(["name"]))
     return {"worker": _cpu([worker, *worker.children(recursive=True)]),
-            "S3 stand-in and API (this process)": _cpu([psutil.Process()]),
+            **({"API": _cpu([psutil.Process(api_pid)])} if api_pid else {}),
+            "S3 stand-in" + ("" if api_pid else " and API") + " (this process)": _cpu([psutil.Process()]),
             "Postgres": _cpu(p for p in others if "postgres" in (p.info["name"] or "")),
             "Redis": _cpu(p for p in others if "redis" in (p.info["name"] or ""))}
 
@@ -195,6 +225,9 @@ def main() -> None:
     parser.add_argument("--worker-cores", type=int, default=0,
                         help="run the worker and the in-process scan on this many cores, the rest of the "
                              "stack on the others (0: everything shares every core)")
+    parser.add_argument("--source", choices=("s3", "folder"), default="s3",
+                        help="s3: one batch over an S3 prefix per round; folder: `deepfake backlog submit` "
+                             "uploads a folder per round through an API process")
     args = parser.parse_args()
     worker_set, rest = _split_cores(args.worker_cores)
     concurrency = args.concurrency or len(worker_set or os.sched_getaffinity(0))
@@ -222,8 +255,12 @@ def main() -> None:
             os.environ["DEEPFAKE_TF_INTRA_OP_THREADS"] = "1"  # one thread per child when children share cores
         worker = start_worker(cpus=",".join(map(str, sorted(worker_set))) if worker_set else None,
                               concurrency=concurrency)
-        rounds = []  # (items, scan seconds, scan CPU seconds, service seconds, ingestion seconds)
-        cpu = dict.fromkeys(_cpu_seconds(worker.pid), 0.0)
+        api_port = _free_port()
+        api = start_api(api_port, ",".join(map(str, sorted(rest))) if rest else None) \
+            if args.source == "folder" else None
+        api_pid = api.pid if api else None
+        rounds = []  # (items, scan seconds, scan CPU seconds, service seconds, ingestion or upload seconds)
+        cpu = dict.fromkeys(_cpu_seconds(worker.pid, api_pid), 0.0)
         try:
             with make_client() as client:
                 from tests.api_client import submit_bytes, wait_for_job
@@ -232,9 +269,14 @@ def main() -> None:
                 wait_for_job(client, submit_bytes(client, paths[0].read_bytes()).json()["id"], timeout=180)
                 for r, part in enumerate(parts):
                     scan_s, scan_cpu = local.run(part)
-                    before = _cpu_seconds(worker.pid)
-                    _, ingest_s, total_s = _run_batch(client, f"s3://bench-backlog/inbox/{r}/")
-                    for k, v in _cpu_seconds(worker.pid).items():
+                    before = _cpu_seconds(worker.pid, api_pid)
+                    if api:
+                        _, ingest_s, total_s = _run_folder(f"http://127.0.0.1:{api_port}",
+                                                           _linked(part, Path(tmp) / f"round-{r}"),
+                                                           Path(tmp) / f"state-{r}.json")
+                    else:
+                        _, ingest_s, total_s = _run_batch(client, f"s3://bench-backlog/inbox/{r}/")
+                    for k, v in _cpu_seconds(worker.pid, api_pid).items():
                         cpu[k] += v - before[k]
                     rounds.append((len(part), scan_s, scan_cpu, total_s, ingest_s))
                 _, _, dedup_s = _run_batch(client, "s3://bench-backlog/inbox/")
@@ -248,8 +290,9 @@ def main() -> None:
             lookup_ms = _lookup_ms_per_item()
         finally:
             local.close()
-            worker.terminate()
-            worker.wait()
+            for process in filter(None, (worker, api)):
+                process.terminate()
+                process.wait()
     scan_s, scan_cpu, service_s, ingest_s = (sum(r[i] for r in rounds) for i in range(1, 5))
     local_rate, service_rate = n / scan_s, n / service_s
     ratios = [100 * scan / service for _, scan, _, service, _ in rounds]
@@ -258,7 +301,8 @@ def main() -> None:
     print(f"{n} face images (~5 KB JPEG) in {len(parts)} rounds; {where}; service: one worker with {concurrency} "
           f"child process(es); in-process: `deepfake scan` ({scan_cpu / scan_s:.1f} cores busy on average)")
     print(f"in-process: {local_rate:.1f} images/s ({1000 * scan_cpu / n:.1f} ms CPU per item)")
-    print(f"service (S3 -> Redis -> worker -> Postgres): {service_rate:.1f} images/s "
+    path = ("`deepfake backlog submit FOLDER` -> API -> S3" if api else "S3 prefix") + " -> Redis -> worker -> Postgres"
+    print(f"service ({path}): {service_rate:.1f} images/s "
           f"= {100 * service_rate / local_rate:.0f} % of in-process; per round "
           + ", ".join(f"{ratio:.0f} %" for ratio in ratios) + f" (median {statistics.median(ratios):.0f} %)")
     print("images/s per round, in-process / service: "
@@ -266,8 +310,12 @@ def main() -> None:
     print("CPU per item during the service runs: " + ", ".join(f"{k} {1000 * v / n:.1f} ms" for k, v in cpu.items())
           + f"; {sum(cpu.values()) / service_s:.2f} of {os.cpu_count()} cores busy, the worker "
           + f"{cpu['worker'] / service_s:.2f}")
-    print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
-          f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
+    if api:
+        print(f"uploads by the backlog CLI: {n} files in {ingest_s:.2f} s ({n / ingest_s:.0f} files/s, "
+              "one request at a time)")
+    else:
+        print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
+              f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
     print(f"dedup, S3 items: the same {n} again in {dedup_s:.1f} s ({n / dedup_s:.0f} items/s, "
           f"{1000 * dedup_s / n:.1f} ms per item with its download and hash); "
           f"the look-up itself {lookup_ms:.2f} ms per item")
