@@ -15,7 +15,7 @@ from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
 from core import batches, jobs, webhooks
 from core.blobs import BlobStore
-from core.tables import Job
+from core.tables import Batch, Job
 from pipeline.classifier import model_identity
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
@@ -77,10 +77,17 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         request.headers["content-type"], request.stream(), tmp_dir, settings.max_upload_bytes
     )
     try:
-        mime = _media_type(received)
         options = _options(fields)
         if fields.get("batch_id"):
             options.update(batch_id=fields["batch_id"], ref=fields.get("ref"))
+        try:
+            mime = _media_type(received)
+        except ApiError as exc:
+            if not options.get("batch_id"):
+                raise
+            # Into a batch, a file that is not media is one failed item, in the export with its code:
+            # the rest of the backlog goes on.
+            return await run_in_threadpool(_record_refused, session, received, exc, options)
         callback_url = fields.get("callback_url") or None
         # Checks, storing, recording and queueing block: one trip to a thread keeps the event loop serving.
         return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options,
@@ -89,21 +96,42 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         received.path.unlink(missing_ok=True)
 
 
+def _join_batch(session, options: dict) -> tuple[Batch | None, Job | None]:
+    """For an upload into an open batch: (the batch, locked, counting one more item, None), or
+    (None, the item this ref already has: the same upload again from a resumed client)."""
+    if not options.get("batch_id"):
+        return None, None
+    batch = batches.lock_open_batch(session, options["batch_id"])
+    if batch is None:
+        raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
+    if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
+        session.rollback()
+        return None, earlier
+    batches.count_upload(batch)
+    options.update(priority=batch.priority, dedup=batch.dedup)
+    return batch, None
+
+
+def _record_refused(session, received: ReceivedFile, refusal: ApiError, options: dict) -> Job:
+    _, earlier = _join_batch(session, options)
+    if earlier is not None:
+        return earlier
+    job = jobs.create_job(session, source_kind="upload", filename=received.filename, size_bytes=received.size,
+                          sha256=received.sha256, dispatched=False, **options)
+    session.flush()
+    failed = jobs.fail(session, job.id, refusal.code, refusal.message)
+    enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id]))
+    return failed
+
+
 def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
                      options: dict, settings) -> Job:
-    _check_capacity(options["priority"], settings)
     if callback_url:
         check_receiver_url(callback_url, settings.webhook_allow_private)
-    batch = None
-    if options.get("batch_id"):
-        batch = batches.lock_open_batch(session, options["batch_id"])
-        if batch is None:
-            raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
-        if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
-            session.rollback()
-            return earlier  # the same upload again (a resumed client): one item per ref
-        batches.count_upload(batch)
-        options.update(priority=batch.priority, dedup=batch.dedup)
+    batch, earlier_item = _join_batch(session, options)
+    if earlier_item is not None:
+        return earlier_item
+    _check_capacity(options["priority"], settings)  # the batch's lane, for an upload into a batch
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
     store.put_file(blob_key, received.path)

@@ -4,6 +4,11 @@ Submitting is resumable: a small state file (``--state``, by default one per
 source in the current folder) records the batch and, for a local folder,
 every file already uploaded. Running the same command again submits only
 what is missing and prints the same batch ID.
+
+A folder is uploaded ``--parallel`` files at a time. A file the service refuses
+as not media becomes a failed item of the batch (in the export with its code);
+one over the size limit is skipped with a warning, as the service never sees
+it; a full queue (429) or an unreachable queue (503) is waited out.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 
 import httpx
@@ -62,7 +70,7 @@ def _options(priority: str, callback_url: str | None) -> dict:
 
 
 def submit(source: str, api: str, priority: str = "bulk", callback_url: str | None = None,
-           state_file: str | None = None, progress: bool = True) -> str:
+           state_file: str | None = None, progress: bool = True, parallel: int = 4) -> str:
     """Submit ``source`` and return the batch ID."""
     state = _State(_state_path(source, state_file))
     with httpx.Client(base_url=api, timeout=120) as client:
@@ -70,7 +78,7 @@ def submit(source: str, api: str, priority: str = "bulk", callback_url: str | No
             return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], priority, callback_url)
         path = Path(source)
         if path.is_dir():
-            return _submit_folder(client, state, path, priority, callback_url, progress)
+            return _submit_folder(client, state, path, priority, callback_url, progress, parallel)
         if path.is_file():
             return state.batch_id or _submit_manifest(client, state, path, priority, callback_url)
     raise BacklogError(f"{source} is neither a folder, a manifest file nor an s3:// prefix")
@@ -91,7 +99,7 @@ def _submit_manifest(client, state: _State, path: Path, priority: str, callback_
 
 
 def _submit_folder(client, state: _State, folder: Path, priority: str, callback_url: str | None,
-                   progress: bool) -> str:
+                   progress: bool, parallel: int) -> str:
     from tqdm import tqdm
 
     if state.batch_id is None:
@@ -99,17 +107,48 @@ def _submit_folder(client, state: _State, folder: Path, priority: str, callback_
         state.start(batch["id"])
     files = media_files([str(folder)])
     todo = [f for f in files if f.relative_to(folder).as_posix() not in state.done]
-    for path in tqdm(todo, desc="uploading", unit="file", disable=not progress, initial=len(files) - len(todo),
-                     total=len(files)):
-        ref = path.relative_to(folder).as_posix()
-        with open(path, "rb") as f:
-            _check(client.post("/v1/jobs", files={"file": (path.name, f)},
-                               data={"batch_id": state.batch_id, "ref": ref}))
-        state.mark(ref)
+    skipped = 0
+    with tqdm(desc="uploading", unit="file", disable=not progress, initial=len(files) - len(todo),
+              total=len(files)) as bar, ThreadPoolExecutor(parallel) as pool:
+        uploads = (pool.submit(_upload, client, state.batch_id, folder, path) for path in todo)
+        for ref, accepted in _in_order_of_completion(uploads, parallel):
+            state.mark(ref)  # only here, on one thread: the state file is never written twice at once
+            skipped += not accepted
+            bar.update()
+    if skipped:
+        print(f"{skipped} file(s) over the service's size limit were skipped", file=sys.stderr)
     resp = client.post(f"/v1/batches/{state.batch_id}/close")
     if resp.status_code != 409:  # 409: closed by an earlier run
         _check(resp)
     return state.batch_id
+
+
+def _in_order_of_completion(futures: Iterator, in_flight: int) -> Iterator:
+    """The results of lazily created ``futures``, as they finish, with at most ``in_flight`` started at once
+    (a million files never become a million pending requests)."""
+    running = set()
+    for future in futures:
+        running.add(future)
+        if len(running) >= in_flight:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            yield from (f.result() for f in done)
+    yield from (f.result() for f in as_completed(running))
+
+
+def _upload(client, batch_id: str, folder: Path, path: Path) -> tuple[str, bool]:
+    """Upload one file into the batch: (its ref, False if the service refused it as too large)."""
+    ref = path.relative_to(folder).as_posix()
+    while True:
+        with open(path, "rb") as f:
+            resp = client.post("/v1/jobs", files={"file": (path.name, f)}, data={"batch_id": batch_id, "ref": ref})
+        if resp.status_code not in (429, 503):
+            break
+        time.sleep(min(float(resp.headers.get("retry-after") or 5), 60))  # the service asked us to wait
+    if resp.status_code == 413:
+        print(f"skipped {ref}: {resp.json().get('error', {}).get('message', 'too large')}", file=sys.stderr)
+        return ref, False
+    _check(resp)
+    return ref, True
 
 
 def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout) -> int:

@@ -198,3 +198,28 @@ def test_items_nobody_sent_are_dispatched_once_their_grace_is_over(clean_db, med
     assert done["counts"]["succeeded"] == 3
     with session_scope() as s:
         assert all(job.attempts == 1 for job in s.query(Job).filter_by(batch_id=batch.id))
+
+
+def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path, monkeypatch, capsys):
+    from core import backlog
+    from core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", 400_000)
+    folder = tmp_path / "backlog"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(_photo(80))
+    (folder / "notes.jpg").write_bytes(b"meeting notes, not a photo")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "huge.jpg").write_bytes(_photo(80) + bytes(500_000))
+    batch_id = backlog.submit(str(folder), api_server, state_file=str(tmp_path / "state"), progress=False,
+                              parallel=2)
+    assert "skipped huge.jpg" in capsys.readouterr().err
+    with make_client() as client:
+        batch = wait_for_batch(client, batch_id)
+        rows = {r["ref"]: r for r in _rows(client, batch_id)}
+    assert batch["total"] == 3 and batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 2
+    assert rows["good.jpg"]["status"] == "succeeded"
+    assert (rows["notes.jpg"]["status"], rows["notes.jpg"]["error_code"]) == ("failed", "unsupported_media")
+    assert rows["empty.png"]["error_code"] == "empty_file"
+    with make_client() as client:  # outside a batch the same file is still refused outright
+        assert client.post("/v1/jobs", files={"file": ("n.jpg", b"not a photo", "image/jpeg")}).status_code == 415
