@@ -8,8 +8,8 @@
    (prefork, ``--concurrency`` children, by default one per CPU as Celery does), Redis and
    Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
    timed on its own. With ``--source folder`` the images are uploaded instead, as
-   ``deepfake backlog submit FOLDER`` does (one file per request, to an API process of its own,
-   stored in the same S3), timed from the first upload to ``completed``.
+   ``deepfake backlog submit FOLDER`` does (one file per request, 4 in flight, to an API process of
+   its own, stored in the same S3), timed from the first upload to ``completed``.
    The images go in ``--rounds`` parts, each through 1 and then 2, so that both meet the same machine:
    its speed drifts by a quarter within minutes.
 3. Dedup: the same prefix again, where every item reuses a stored result; the look-up alone;
@@ -312,7 +312,7 @@ def main() -> None:
           + f"{cpu['worker'] / service_s:.2f}")
     if api:
         print(f"uploads by the backlog CLI: {n} files in {ingest_s:.2f} s ({n / ingest_s:.0f} files/s, "
-              "one request at a time)")
+              "its default of 4 requests in flight)")
     else:
         print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
               f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
