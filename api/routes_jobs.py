@@ -128,13 +128,21 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
                      options: dict, settings) -> Job:
     if callback_url:
         check_receiver_url(callback_url, settings.webhook_allow_private)
-    batch, earlier_item = _join_batch(session, options)
-    if earlier_item is not None:
-        return earlier_item
-    _check_capacity(options["priority"], settings)  # the batch's lane, for an upload into a batch
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
+    # Stored before the batch's row is locked: parallel uploads into one batch must not queue behind
+    # each other's trip to the store.
     store.put_file(blob_key, received.path)
+    try:
+        batch, earlier_item = _join_batch(session, options)
+        if earlier_item is None:
+            _check_capacity(options["priority"], settings)  # the batch's lane, for an upload into a batch
+    except ApiError:
+        store.delete(blob_key)
+        raise
+    if earlier_item is not None:
+        store.delete(blob_key)
+        return earlier_item
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
                           sha256=received.sha256, callback_url=callback_url, dispatched=batch is None, **options)

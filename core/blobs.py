@@ -88,6 +88,7 @@ class BlobTooLarge(Exception):
 
 
 NOT_FOUND_CODES = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+MULTIPART_FROM = 8 * 1024 * 1024  # boto3's own multipart threshold
 
 
 def download_s3_object(client, bucket: str, key: str, path: Path, max_bytes: int | None = None) -> None:
@@ -185,7 +186,12 @@ class S3BlobStore:
         self.client, self.bucket, self.prefix = client, bucket, prefix
 
     def put_file(self, key: str, path: Path) -> None:
-        self.client.upload_file(str(path), self.bucket, self.prefix + key)  # multipart past 8 MB
+        if path.stat().st_size < MULTIPART_FROM:
+            # One PUT: upload_file would start a transfer manager and its threads for every small file.
+            with open(path, "rb") as body:
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body)
+        else:
+            self.client.upload_file(str(path), self.bucket, self.prefix + key)  # multipart, parts in parallel
 
     def download_to(self, key: str, path: Path) -> None:
         download_s3_object(self.client, self.bucket, self.prefix + key, path)
