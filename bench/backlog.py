@@ -279,7 +279,9 @@ def main() -> None:
                     for k, v in _cpu_seconds(worker.pid, api_pid).items():
                         cpu[k] += v - before[k]
                     rounds.append((len(part), scan_s, scan_cpu, total_s, ingest_s))
+                before = _cpu_seconds(worker.pid, api_pid)["worker"]
                 _, _, dedup_s = _run_batch(client, "s3://bench-backlog/inbox/")
+                dedup_cpu = _cpu_seconds(worker.pid, api_pid)["worker"] - before
                 fresh = [media_bytes(i) for i in range(100)]
                 fresh_ms = _upload_times(client, fresh, "queued")
                 for _ in range(50):  # let the worker finish them, so each is a stored result
@@ -317,8 +319,8 @@ def main() -> None:
         print(f"ingestion from the S3 prefix: {n} items created and queued in {ingest_s:.2f} s "
               f"({n / ingest_s:.0f} items/s, capped by DEEPFAKE_INGEST_RATE)")
     print(f"dedup, S3 items: the same {n} again in {dedup_s:.1f} s ({n / dedup_s:.0f} items/s, "
-          f"{1000 * dedup_s / n:.1f} ms per item with its download and hash); "
-          f"the look-up itself {lookup_ms:.2f} ms per item")
+          f"{1000 * dedup_s / n:.1f} ms per item with its download and hash; worker CPU "
+          f"{1000 * dedup_cpu / n:.1f} ms per item); the look-up itself {lookup_ms:.2f} ms per item")
     print(f"dedup, uploads: POST of a new image p50 {statistics.median(fresh_ms):.1f} ms, of the same image again "
           f"(answered succeeded from the stored result) p50 {statistics.median(repeat_ms):.1f} ms "
           f"(n={len(repeat_ms)}, upload included)")
