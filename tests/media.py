@@ -91,16 +91,23 @@ def write_clip(path: Path, tracks: list[tuple[tuple[int, int], tuple[int, int]]]
     return path
 
 
-def write_audio_only_mp4(path: Path, seconds: float = 1.0) -> Path:
-    """An MP4 holding one silent AAC track and no video."""
+AUDIO_CODECS = {".mp4": ("aac", 16000), ".mkv": ("aac", 16000), ".webm": ("libopus", 48000),
+                ".avi": ("pcm_s16le", 16000)}
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """A file holding one silent audio track and no video, in the container its suffix names."""
     import av
 
+    codec, rate = AUDIO_CODECS[path.suffix]
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=16000)
+        stream = out.add_stream(codec, rate=rate)
         stream.layout = "mono"
-        for _ in range(int(seconds * 16000 / 1024)):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate = 16000
+        sample_format, samples = stream.codec_context.format.name, stream.codec_context.frame_size or 1024
+        dtype = np.float32 if sample_format.startswith("flt") else np.int16
+        for _ in range(int(seconds * rate / samples)):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), dtype), format=sample_format, layout="mono")
+            frame.sample_rate = rate
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path

@@ -69,17 +69,43 @@ def test_truncated_video_fails_with_its_code(tmp_path, classifier):
     assert caught.value.code in {ErrorCode.CORRUPT_MEDIA, ErrorCode.TRUNCATED_MEDIA}
 
 
-def test_audio_only_file_has_its_own_code(tmp_path, classifier):
-    audio = media.write_audio_only_mp4(tmp_path / "voice.mp4")
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".avi"])
+def test_audio_only_file_has_its_own_code(tmp_path, classifier, suffix):
+    audio = media.write_audio_only(tmp_path / f"voice{suffix}")
     with pytest.raises(MediaError) as caught:
         analyze_file(audio, classifier)
     assert caught.value.code == ErrorCode.NO_VIDEO_STREAM
-    # A cut MP4 whose index is lost is not mistaken for one.
-    clip = media.write_clip(tmp_path / "full.mp4", ONE_FACE)
-    cut = media.write(tmp_path / "cut.mp4", clip.read_bytes()[:2000])
+    # Cut before its track list, the same file is corrupt, not audio-only.
+    cut = media.write(tmp_path / f"cut{suffix}", audio.read_bytes()[:40])
     with pytest.raises(MediaError) as caught:
         analyze_file(cut, classifier)
     assert caught.value.code != ErrorCode.NO_VIDEO_STREAM
+
+
+def test_a_cut_video_is_not_taken_for_audio_only(tmp_path, classifier):
+    clip = media.write_clip(tmp_path / "full.mp4", ONE_FACE)
+    cut = media.write(tmp_path / "cut.mp4", clip.read_bytes()[:2000])  # its index is lost
+    with pytest.raises(MediaError) as caught:
+        analyze_file(cut, classifier)
+    assert caught.value.code != ErrorCode.NO_VIDEO_STREAM
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm", ".avi"])
+def test_video_tracks_are_found_in_every_container(tmp_path, suffix):
+    import av
+    import numpy as np
+
+    from pipeline.video import has_video_track
+
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx" if suffix == ".webm" else "mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(stream.encode(None))
+    assert has_video_track(path) is True
+    assert has_video_track(media.write_audio_only(tmp_path / f"voice{suffix}")) is False
 
 
 def test_video_limits(tmp_path, classifier):
