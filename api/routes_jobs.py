@@ -96,6 +96,16 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         received.path.unlink(missing_ok=True)
 
 
+def _take_batch_options(session, options: dict) -> None:
+    """An upload into a batch runs on the batch's lane with its dedup setting (set at creation, so read
+    without a lock)."""
+    if options.get("batch_id"):
+        found = batches.lane_and_dedup(session, options["batch_id"])
+        if found is None:
+            raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
+        options.update(priority=found[0], dedup=found[1])
+
+
 def _join_batch(session, options: dict) -> tuple[Batch | None, Job | None]:
     """For an upload into an open batch: (the batch, locked, counting one more item, None), or
     (None, the item this ref already has: the same upload again from a resumed client)."""
@@ -134,9 +144,11 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     # each other's trip to the store.
     store.put_file(blob_key, received.path)
     try:
+        _take_batch_options(session, options)
+        _check_capacity(options["priority"], settings)
+        earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
+        # Only now the batch's row is locked, until the commit: the other uploads into it wait that long.
         batch, earlier_item = _join_batch(session, options)
-        if earlier_item is None:
-            _check_capacity(options["priority"], settings)  # the batch's lane, for an upload into a batch
     except ApiError:
         store.delete(blob_key)
         raise
@@ -146,7 +158,6 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
                           sha256=received.sha256, callback_url=callback_url, dispatched=batch is None, **options)
-    earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
     if earlier is not None:
         # Seen before by this model version: no queue, no worker; done in this request.
         jobs.reuse_result(session, job, earlier)

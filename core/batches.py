@@ -78,6 +78,12 @@ def lock_open_batch(session: Session, batch_id: str) -> Batch | None:
     return batch if batch is not None and batch.open and batch.status == INGESTING else None
 
 
+def lane_and_dedup(session: Session, batch_id: str) -> tuple[str, bool] | None:
+    """The batch's priority and dedup setting, read as plain values (no object, no lock)."""
+    row = session.execute(select(Batch.priority, Batch.dedup).where(Batch.id == batch_id)).first()
+    return None if row is None else (row.priority, row.dedup)
+
+
 def item_by_ref(session: Session, batch_id: str, ref: str) -> Job | None:
     query = select(Job).where(Job.batch_id == batch_id, Job.ref == ref).limit(1)
     return session.execute(query).scalar_one_or_none()
