@@ -106,24 +106,24 @@ def _take_batch_options(session, options: dict) -> None:
         options.update(priority=found[0], dedup=found[1])
 
 
-def _join_batch(session, options: dict) -> tuple[Batch | None, Job | None]:
-    """For an upload into an open batch: (the batch, locked, counting one more item, None), or
-    (None, the item this ref already has: the same upload again from a resumed client)."""
+def _join_batch(session, options: dict) -> tuple[Batch | None, int, Job | None]:
+    """For an upload into an open batch: (the batch, locked, its items counting this one, None), or
+    (None, 0, the item this ref already has: the same upload again from a resumed client)."""
     if not options.get("batch_id"):
-        return None, None
+        return None, 0, None
     batch = batches.lock_open_batch(session, options["batch_id"])
     if batch is None:
         raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
     if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
         session.rollback()
-        return None, earlier
-    batches.count_upload(batch)
+        return None, 0, earlier
+    uploaded = batches.count_upload(session, batch.id)
     options.update(priority=batch.priority, dedup=batch.dedup)
-    return batch, None
+    return batch, uploaded, None
 
 
 def _record_refused(session, received: ReceivedFile, refusal: ApiError, options: dict) -> Job:
-    _, earlier = _join_batch(session, options)
+    _, _, earlier = _join_batch(session, options)
     if earlier is not None:
         return earlier
     job = jobs.create_job(session, source_kind="upload", filename=received.filename, size_bytes=received.size,
@@ -148,7 +148,7 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
         _check_capacity(options["priority"], settings)
         earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
         # Only now the batch's row is locked, until the commit: the other uploads into it wait that long.
-        batch, earlier_item = _join_batch(session, options)
+        batch, uploaded, earlier_item = _join_batch(session, options)
     except ApiError:
         store.delete(blob_key)
         raise
@@ -167,7 +167,7 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
     if batch is None:
         _enqueue(session, job_id, options["priority"])
     else:
-        _dispatch_when_grouped(batch.id, batch.total, batch.priority, settings)
+        _dispatch_when_grouped(batch.id, uploaded, batch.priority, settings)
     return job
 
 

@@ -89,10 +89,14 @@ def item_by_ref(session: Session, batch_id: str, ref: str) -> Job | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def count_upload(batch: Batch) -> None:
-    """One more item uploaded into an open batch (the caller adds the job and commits)."""
-    batch.total += 1
-    batch.ingested += 1
+def count_upload(session: Session, batch_id: str) -> int:
+    """One more item uploaded into an open batch (the caller adds the job and commits); returns the new total.
+
+    Counted in SQL, not in Python: SQLite ignores the row lock, and parallel uploads into one batch
+    would otherwise each write back the total they read."""
+    query = (update(Batch).where(Batch.id == batch_id)
+             .values(total=Batch.total + 1, ingested=Batch.ingested + 1).returning(Batch.total))
+    return session.execute(query, execution_options={"synchronize_session": False}).scalar_one()
 
 
 def finish_ingest(session: Session, batch_id: str) -> None:

@@ -67,3 +67,20 @@ def test_batch_on_embedded_defaults(embedded_server, media_server):
         assert time.monotonic() < deadline, batch
         time.sleep(0.1)
     assert batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 1
+
+
+def test_folder_backlog_on_embedded_defaults(embedded_server, tmp_path):
+    """Parallel uploads into one batch on SQLite, which has no row locks: every one is counted."""
+    from core import backlog
+
+    base, _ = embedded_server
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"{i}.jpg").write_bytes(media.jpeg_bytes(media.astronaut(), quality=40 + i))
+    batch_id = backlog.submit(str(folder), base, state_file=str(tmp_path / "state"), progress=False, parallel=4)
+    deadline = time.monotonic() + 120
+    while (batch := httpx.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+    assert batch["total"] == 20 and batch["counts"]["succeeded"] == 20 and batch["progress"] == 1.0

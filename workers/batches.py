@@ -23,7 +23,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from core import batches, jobs
@@ -128,7 +128,8 @@ def enqueue_ingest(batch_id: str) -> None:
     app.send_task(INGEST_BATCH, args=[batch_id], queue=INTERACTIVE_QUEUE)
 
 
-def dispatch_items(batch_id: str | None = None, *, at_least: int = 1, created_before=None, limit: int = 500) -> int:
+def dispatch_items(batch_id: str | None = None, *, at_least: int = 1, created_before: datetime | None = None,
+                   limit: int = 500) -> int:
     """Send undispatched queued items (of one batch, or any), ``limit`` at a time, bulk ones in groups;
     stop when fewer than ``at_least`` are waiting. Each round is one transaction: send, then mark.
     Returns how many items were sent."""
