@@ -22,6 +22,7 @@ from api.upload import receive_upload
 from api.urls import check_receiver_url
 from core import batches
 from core.tables import Batch
+from pipeline.classifier import model_identity
 from workers.batches import dispatch_items, enqueue_ingest
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ async def _json_request(request: Request, tmp_dir: Path) -> tuple[BatchRequest, 
 async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[BatchRequest, Path]:
     received, fields = await receive_upload(request.headers["content-type"], request.stream(), tmp_dir,
                                             settings.max_upload_bytes, file_field="manifest")
-    options = {k: v for k, v in fields.items() if k in ("callback_url", "priority", "dedup")}
+    options = {k: v for k, v in fields.items() if k in ("callback_url", "priority", "dedup", "model")}
     try:
         return BatchRequest.model_validate(options), received.path
     except ValidationError as exc:
@@ -69,6 +70,7 @@ async def create_batch(request: Request, session: SessionDep, store: BlobStoreDe
     """JSON ``{"items": [{"url"|"s3_uri"|"s3_prefix": ..., "ref": ...}], ...}``, or a multipart upload of a
     JSON-lines or CSV manifest (field ``manifest``, columns ``url``, ``s3_uri``, ``s3_prefix``, ``ref``).
     Options: ``callback_url`` (gets ``batch.completed``), ``priority`` (``bulk`` by default), ``dedup``,
+    ``model`` (``name`` or ``name:version``: refused with 422 unless it is the model this service runs),
     and ``open`` (JSON only: the client will upload items with ``POST /v1/jobs`` and ``batch_id``)."""
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -80,12 +82,23 @@ async def create_batch(request: Request, session: SessionDep, store: BlobStoreDe
     else:
         raise ApiError(415, "unsupported_media", "send JSON with items, or a multipart manifest upload")
     try:
+        _check_model(spec.model, settings)
         if spec.callback_url:
             await run_in_threadpool(check_receiver_url, str(spec.callback_url), settings.webhook_allow_private)
         batch = await run_in_threadpool(_store_batch, session, store, spec, manifest)
     finally:
         manifest.unlink(missing_ok=True)
     return _out(session, batch)
+
+
+def _check_model(wanted: str | None, settings) -> None:
+    """A batch that names a model runs on it or not at all: results from another model would not be what
+    the client asked for. One model serves a deployment; a new version is a new deployment."""
+    if wanted is None:
+        return
+    name, version = model_identity(settings.model_path)
+    if wanted not in (name, f"{name}:{version}"):
+        raise ApiError(422, "unknown_model", f"this service runs {name}:{version}, not {wanted}")
 
 
 def _store_batch(session, store, spec: BatchRequest, manifest: Path) -> Batch:

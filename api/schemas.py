@@ -141,6 +141,7 @@ class BatchRequest(BaseModel):
     priority: Literal["interactive", "bulk"] = "bulk"
     dedup: bool = True
     open: bool = False
+    model: str | None = None  # the model the batch must run on: "name" or "name:version"
 
 
 class BatchOut(BaseModel):

@@ -65,45 +65,40 @@ def _check(resp: httpx.Response) -> dict:
     return resp.json()
 
 
-def _options(priority: str, callback_url: str | None) -> dict:
-    return {"priority": priority, **({"callback_url": callback_url} if callback_url else {})}
-
-
 def submit(source: str, api: str, priority: str = "bulk", callback_url: str | None = None,
-           state_file: str | None = None, progress: bool = True, parallel: int = 4) -> str:
-    """Submit ``source`` and return the batch ID."""
+           state_file: str | None = None, progress: bool = True, parallel: int = 4, model: str | None = None) -> str:
+    """Submit ``source`` and return the batch ID. ``model``: refuse to run on any other (``name[:version]``)."""
     state = _State(_state_path(source, state_file))
+    options = {"priority": priority, **{k: v for k, v in (("callback_url", callback_url), ("model", model)) if v}}
     with httpx.Client(base_url=api, timeout=120) as client:
         if source.startswith("s3://"):
-            return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], priority, callback_url)
+            return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], options)
         path = Path(source)
         if path.is_dir():
-            return _submit_folder(client, state, path, priority, callback_url, progress, parallel)
+            return _submit_folder(client, state, path, options, progress, parallel)
         if path.is_file():
-            return state.batch_id or _submit_manifest(client, state, path, priority, callback_url)
+            return state.batch_id or _submit_manifest(client, state, path, options)
     raise BacklogError(f"{source} is neither a folder, a manifest file nor an s3:// prefix")
 
 
-def _submit_items(client, state: _State, items: list[dict], priority: str, callback_url: str | None) -> str:
-    batch = _check(client.post("/v1/batches", json={"items": items, **_options(priority, callback_url)}))
+def _submit_items(client, state: _State, items: list[dict], options: dict) -> str:
+    batch = _check(client.post("/v1/batches", json={"items": items, **options}))
     state.start(batch["id"])
     return batch["id"]
 
 
-def _submit_manifest(client, state: _State, path: Path, priority: str, callback_url: str | None) -> str:
+def _submit_manifest(client, state: _State, path: Path, options: dict) -> str:
     with open(path, "rb") as f:
-        batch = _check(client.post("/v1/batches", files={"manifest": (path.name, f)},
-                                   data=_options(priority, callback_url)))
+        batch = _check(client.post("/v1/batches", files={"manifest": (path.name, f)}, data=options))
     state.start(batch["id"])
     return batch["id"]
 
 
-def _submit_folder(client, state: _State, folder: Path, priority: str, callback_url: str | None,
-                   progress: bool, parallel: int) -> str:
+def _submit_folder(client, state: _State, folder: Path, options: dict, progress: bool, parallel: int) -> str:
     from tqdm import tqdm
 
     if state.batch_id is None:
-        batch = _check(client.post("/v1/batches", json={"open": True, **_options(priority, callback_url)}))
+        batch = _check(client.post("/v1/batches", json={"open": True, **options}))
         state.start(batch["id"])
     files = media_files([str(folder)])
     todo = [f for f in files if f.relative_to(folder).as_posix() not in state.done]

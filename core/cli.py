@@ -164,7 +164,7 @@ def cmd_backlog_submit(args: argparse.Namespace) -> int:
 
     try:
         batch_id = submit(args.source, args.api, args.priority, args.callback_url, args.state,
-                          progress=sys.stderr.isatty(), parallel=args.parallel)
+                          progress=sys.stderr.isatty(), parallel=args.parallel, model=args.model)
     except (BacklogError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -193,6 +193,7 @@ def _add_backlog(sub) -> None:
     p.add_argument("--callback-url")
     p.add_argument("--state", help="resume file (default: one per source in the current folder)")
     p.add_argument("--parallel", type=int, default=4, help="uploads in flight at once, for a folder (default 4)")
+    p.add_argument("--model", help="the model the batch must run on (name or name:version); refused otherwise")
     p.set_defaults(func=cmd_backlog_submit)
     p = backlog.add_parser("results", help="write a batch's results to standard output")
     p.add_argument("batch")

@@ -223,3 +223,19 @@ def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path,
     assert rows["empty.png"]["error_code"] == "empty_file"
     with make_client() as client:  # outside a batch the same file is still refused outright
         assert client.post("/v1/jobs", files={"file": ("n.jpg", b"not a photo", "image/jpeg")}).status_code == 415
+
+
+def test_a_batch_names_the_model_it_must_run_on(clean_db, monkeypatch):
+    from core.settings import get_settings
+    from pipeline.classifier import model_identity
+
+    monkeypatch.setattr("api.routes_batches.enqueue_ingest", lambda batch_id: None)  # no worker needed here
+    name, version = model_identity(get_settings().model_path)
+    with make_client() as client:
+        for model in (name, f"{name}:{version}"):
+            assert client.post("/v1/batches", json={"items": [], "model": model}).status_code == 202
+        refused = client.post("/v1/batches", json={"items": [], "model": f"{name}:0.0.0-other"})
+        manifest = client.post("/v1/batches", files={"manifest": ("m.jsonl", b"")}, data={"model": "mesonet"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_model"
+    assert f"{name}:{version}" in refused.json()["error"]["message"]
+    assert manifest.status_code == 422 and manifest.json()["error"]["code"] == "unknown_model"
