@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import time
+import types
 
 import pytest
 
@@ -239,3 +240,23 @@ def test_a_batch_names_the_model_it_must_run_on(clean_db, monkeypatch):
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_model"
     assert f"{name}:{version}" in refused.json()["error"]["message"]
     assert manifest.status_code == 422 and manifest.json()["error"]["code"] == "unknown_model"
+
+
+def test_backlog_cli_waits_out_a_full_queue(worker, api_server, tmp_path, monkeypatch):
+    import api.routes_jobs
+    from core import backlog
+
+    depths = iter([10**9, 10**9])  # the bulk lane is full for the first two uploads, then has room
+    monkeypatch.setattr(api.routes_jobs, "queue_depth", lambda lane: next(depths, 0))
+    waits = []
+    monkeypatch.setattr(backlog, "time", types.SimpleNamespace(sleep=waits.append))  # this module's sleeps only
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(_photo(60 + i))
+    batch_id = backlog.submit(str(folder), api_server, state_file=str(tmp_path / "state"), progress=False,
+                              parallel=1)
+    assert waits == [30.0, 30.0], "each 429 waited out as its Retry-After asked"
+    with make_client() as client:
+        batch = wait_for_batch(client, batch_id)
+    assert batch["total"] == 3 and batch["counts"]["succeeded"] == 3
