@@ -117,12 +117,11 @@ def _join_batch(session, options: dict) -> tuple[Batch | None, int, Job | None]:
     if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
         session.rollback()
         return None, 0, earlier
-    uploaded = batches.count_upload(session, batch.id)
-    options.update(priority=batch.priority, dedup=batch.dedup)
-    return batch, uploaded, None
+    return batch, batches.count_upload(session, batch.id), None
 
 
 def _record_refused(session, received: ReceivedFile, refusal: ApiError, options: dict) -> Job:
+    _take_batch_options(session, options)
     _, _, earlier = _join_batch(session, options)
     if earlier is not None:
         return earlier

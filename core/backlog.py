@@ -140,7 +140,7 @@ def _upload(client, batch_id: str, folder: Path, path: Path) -> tuple[str, bool]
             break
         time.sleep(min(float(resp.headers.get("retry-after") or 5), 60))  # the service asked us to wait
     if resp.status_code == 413:
-        print(f"skipped {ref}: {resp.json().get('error', {}).get('message', 'too large')}", file=sys.stderr)
+        print(f"skipped {ref}: over the service's size limit", file=sys.stderr)
         return ref, False
     _check(resp)
     return ref, True
