@@ -63,8 +63,14 @@ def _options(fields: dict[str, str]) -> dict:
 
 
 def _check_capacity(priority: str, settings) -> None:
-    """Back-pressure: refuse new work while the lane's queue is past its limit."""
-    if queue_depth(priority) >= settings.max_queue_depth:
+    """Back-pressure: refuse new work while the lane's queue is past its limit, or cannot be reached."""
+    try:
+        depth = queue_depth(priority)
+    except Exception as exc:
+        log.warning("queue depth unavailable: %s", exc)
+        raise ApiError(503, "broker_unavailable", "the job queue is unavailable; try again",
+                       headers={"Retry-After": "5"}) from exc
+    if depth >= settings.max_queue_depth:
         raise ApiError(429, "queue_full", f"the {priority} queue is full; retry later",
                        headers={"Retry-After": "30"})
 

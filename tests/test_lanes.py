@@ -148,3 +148,28 @@ def test_queue_depth_counts_the_embedded_brokers_messages(tmp_path, monkeypatch)
     finally:
         monkeypatch.undo()
         db.reset()
+
+
+def test_503_when_the_queue_cannot_be_reached(clean_db, monkeypatch):
+    import socket
+
+    from core.db import session_scope
+    from core.tables import Job
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    db.reset()
+    try:
+        with make_client() as client:
+            by_url = client.post("/v1/jobs", json={"url": "https://example.org/a.jpg"})
+            upload = submit_bytes(client, _photo(90))
+    finally:
+        monkeypatch.undo()
+        db.reset()
+    for resp in (by_url, upload):
+        assert resp.status_code == 503, resp.json()
+        assert resp.json()["error"]["code"] == "broker_unavailable" and int(resp.headers["retry-after"]) > 0
+    with session_scope() as s:
+        assert s.query(Job).count() == 0, "nothing half-submitted is left behind"
