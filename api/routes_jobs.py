@@ -76,16 +76,24 @@ def _check_capacity(priority: str, settings) -> None:
 
 
 async def _accept_upload(request: Request, session, store: BlobStore, settings) -> Job:
-    _check_declared_length(request, settings.max_upload_bytes)
+    in_url = {k: request.query_params[k] for k in ("batch_id", "ref") if k in request.query_params}
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    received, fields = await receive_upload(
-        request.headers["content-type"], request.stream(), tmp_dir, settings.max_upload_bytes
-    )
+    try:
+        _check_declared_length(request, settings.max_upload_bytes)
+        received, fields = await receive_upload(
+            request.headers["content-type"], request.stream(), tmp_dir, settings.max_upload_bytes
+        )
+    except ApiError as exc:
+        if exc.status != 413 or "batch_id" not in in_url:
+            raise
+        # Into a batch named in the URL, a file over the size limit is one failed item too, its body unread.
+        return await run_in_threadpool(_record_refused, session, exc, {**_options({}), **in_url})
     try:
         options = _options(fields)
-        if fields.get("batch_id"):
-            options.update(batch_id=fields["batch_id"], ref=fields.get("ref"))
+        batch_fields = {k: fields[k] for k in ("batch_id", "ref") if fields.get(k)} or in_url
+        if batch_fields.get("batch_id"):
+            options.update(batch_id=batch_fields["batch_id"], ref=batch_fields.get("ref"))
         try:
             mime = _media_type(received)
         except ApiError as exc:
@@ -93,7 +101,7 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
                 raise
             # Into a batch, a file that is not media is one failed item, in the export with its code:
             # the rest of the backlog goes on.
-            return await run_in_threadpool(_record_refused, session, received, exc, options)
+            return await run_in_threadpool(_record_refused, session, exc, options, received)
         callback_url = fields.get("callback_url") or None
         # Checks, storing, recording and queueing block: one trip to a thread keeps the event loop serving.
         return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options,
@@ -126,13 +134,14 @@ def _join_batch(session, options: dict) -> tuple[Batch | None, int, Job | None]:
     return batch, batches.count_upload(session, batch.id), None
 
 
-def _record_refused(session, received: ReceivedFile, refusal: ApiError, options: dict) -> Job:
+def _record_refused(session, refusal: ApiError, options: dict, received: ReceivedFile | None = None) -> Job:
+    """A batch item whose file the service will not analyse: created failed, with the refusal's code."""
     _take_batch_options(session, options)
     _, _, earlier = _join_batch(session, options)
     if earlier is not None:
         return earlier
-    job = jobs.create_job(session, source_kind="upload", filename=received.filename, size_bytes=received.size,
-                          sha256=received.sha256, dispatched=False, **options)
+    seen = {"filename": received.filename, "size_bytes": received.size, "sha256": received.sha256} if received else {}
+    job = jobs.create_job(session, source_kind="upload", dispatched=False, **seen, **options)
     session.flush()
     failed = jobs.fail(session, job.id, refusal.code, refusal.message)
     enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id]))
@@ -242,6 +251,8 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     ``callback_url`` (a form field, or a JSON key) receives a signed ``job.succeeded`` / ``job.failed`` event.
     ``priority``: ``interactive`` (default) or ``bulk``, a lane workers serve only when no interactive job waits.
     ``dedup`` (default true): media already analysed by the same model version reuses that result.
+    ``batch_id`` and ``ref`` (in the URL, or as form fields): an upload into an open batch, on its lane; there a
+    file the service will not analyse (not media, empty, too large) becomes a failed item, not a refusal.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

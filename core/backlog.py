@@ -6,9 +6,9 @@ every file already uploaded. Running the same command again submits only
 what is missing and prints the same batch ID.
 
 A folder is uploaded ``--parallel`` files at a time. A file the service refuses
-as not media becomes a failed item of the batch (in the export with its code);
-one over the size limit is skipped with a warning, as the service never sees
-it; a full queue (429) or an unreachable queue (503) is waited out.
+(not media, empty, over the size limit) becomes a failed item of the batch, in
+the export with its code; a full queue (429) or an unreachable queue (503) is
+waited out.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def _upload(client, batch_id: str, folder: Path, path: Path) -> tuple[str, bool]
     ref = path.relative_to(folder).as_posix()
     while True:
         with open(path, "rb") as f:
-            resp = client.post("/v1/jobs", files={"file": (path.name, f)}, data={"batch_id": batch_id, "ref": ref})
+            # In the URL, not the form: the service knows the item before the body, even one it will not read.
+            resp = client.post("/v1/jobs", files={"file": (path.name, f)}, params={"batch_id": batch_id, "ref": ref})
         if resp.status_code not in (429, 503):
             break
         time.sleep(min(float(resp.headers.get("retry-after") or 5), 60))  # the service asked us to wait
