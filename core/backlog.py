@@ -102,16 +102,12 @@ def _submit_folder(client, state: _State, folder: Path, options: dict, progress:
         state.start(batch["id"])
     files = media_files([str(folder)])
     todo = [f for f in files if f.relative_to(folder).as_posix() not in state.done]
-    skipped = 0
     with tqdm(desc="uploading", unit="file", disable=not progress, initial=len(files) - len(todo),
               total=len(files)) as bar, ThreadPoolExecutor(parallel) as pool:
         uploads = (pool.submit(_upload, client, state.batch_id, folder, path) for path in todo)
-        for ref, accepted in _in_order_of_completion(uploads, parallel):
+        for ref in _in_order_of_completion(uploads, parallel):
             state.mark(ref)  # only here, on one thread: the state file is never written twice at once
-            skipped += not accepted
             bar.update()
-    if skipped:
-        print(f"{skipped} file(s) over the service's size limit were skipped", file=sys.stderr)
     resp = client.post(f"/v1/batches/{state.batch_id}/close")
     if resp.status_code != 409:  # 409: closed by an earlier run
         _check(resp)
@@ -130,8 +126,9 @@ def _in_order_of_completion(futures: Iterator, in_flight: int) -> Iterator:
     yield from (f.result() for f in as_completed(running))
 
 
-def _upload(client, batch_id: str, folder: Path, path: Path) -> tuple[str, bool]:
-    """Upload one file into the batch: (its ref, False if the service refused it as too large)."""
+def _upload(client, batch_id: str, folder: Path, path: Path) -> str:
+    """Upload one file into the batch; returns its ref. A file the service will not analyse (not media,
+    empty, too large) is still an item: the service records it as failed."""
     ref = path.relative_to(folder).as_posix()
     while True:
         with open(path, "rb") as f:
@@ -140,11 +137,8 @@ def _upload(client, batch_id: str, folder: Path, path: Path) -> tuple[str, bool]
         if resp.status_code not in (429, 503):
             break
         time.sleep(min(float(resp.headers.get("retry-after") or 5), 60))  # the service asked us to wait
-    if resp.status_code == 413:
-        print(f"skipped {ref}: over the service's size limit", file=sys.stderr)
-        return ref, False
     _check(resp)
-    return ref, True
+    return ref
 
 
 def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout) -> int:
