@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -15,7 +16,8 @@ from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
 from core import batches, jobs, webhooks
 from core.blobs import BlobStore
-from core.tables import Batch, Job
+from core.tables import Job
+from core.text import storable
 from pipeline.classifier import model_identity
 from pipeline.errors import ErrorCode
 from pipeline.sniff import sniff
@@ -75,8 +77,16 @@ def _check_capacity(priority: str, settings) -> None:
                        headers={"Retry-After": "30"})
 
 
+def _check_text(values: dict[str, str]) -> None:
+    """Refused here, with the field's name, rather than by Postgres at the insert."""
+    bad = sorted(name for name, value in values.items() if not storable(value))
+    if bad:
+        raise ApiError(422, "invalid_request", f"{', '.join(bad)} must be text without NUL characters")
+
+
 async def _accept_upload(request: Request, session, store: BlobStore, settings) -> Job:
     in_url = {k: request.query_params[k] for k in ("batch_id", "ref") if k in request.query_params}
+    _check_text(in_url)
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -90,6 +100,7 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         # Into a batch named in the URL, a file over the size limit is one failed item too, its body unread.
         return await run_in_threadpool(_record_refused, session, exc, {**_options({}), **in_url})
     try:
+        _check_text(fields)
         options = _options(fields)
         batch_fields = {k: fields[k] for k in ("batch_id", "ref") if fields.get(k)} or in_url
         if batch_fields.get("batch_id"):
@@ -110,34 +121,36 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         received.path.unlink(missing_ok=True)
 
 
+def _not_open(batch_id: str) -> ApiError:
+    return ApiError(409, "not_open", f"batch {batch_id} does not exist or is not open for uploads")
+
+
 def _take_batch_options(session, options: dict) -> None:
     """An upload into a batch runs on the batch's lane with its dedup setting (set at creation, so read
     without a lock)."""
     if options.get("batch_id"):
         found = batches.lane_and_dedup(session, options["batch_id"])
         if found is None:
-            raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
+            raise _not_open(options["batch_id"])
         options.update(priority=found[0], dedup=found[1])
 
 
-def _join_batch(session, options: dict) -> tuple[Batch | None, int, Job | None]:
-    """For an upload into an open batch: (the batch, locked, its items counting this one, None), or
-    (None, 0, the item this ref already has: the same upload again from a resumed client)."""
+def _join_batch(session, options: dict) -> tuple[int, Job | None]:
+    """For an upload into an open batch: (its items counting this one, None), the batch held until the
+    commit; or (0, the item this ref already has: the same upload again from a resumed client).
+    (0, None) for an upload outside any batch."""
     if not options.get("batch_id"):
-        return None, 0, None
-    batch = batches.lock_open_batch(session, options["batch_id"])
-    if batch is None:
-        raise ApiError(409, "not_open", f"batch {options['batch_id']} does not exist or is not open for uploads")
-    if options.get("ref") and (earlier := batches.item_by_ref(session, batch.id, options["ref"])):
-        session.rollback()
-        return None, 0, earlier
-    return batch, batches.count_upload(session, batch.id), None
+        return 0, None
+    try:
+        return batches.join_upload(session, options["batch_id"], options.get("ref"))
+    except batches.NotOpen:
+        raise _not_open(options["batch_id"]) from None
 
 
 def _record_refused(session, refusal: ApiError, options: dict, received: ReceivedFile | None = None) -> Job:
     """A batch item whose file the service will not analyse: created failed, with the refusal's code."""
     _take_batch_options(session, options)
-    _, _, earlier = _join_batch(session, options)
+    _, earlier = _join_batch(session, options)
     if earlier is not None:
         return earlier
     seen = {"filename": received.filename, "size_bytes": received.size, "sha256": received.sha256} if received else {}
@@ -148,41 +161,68 @@ def _record_refused(session, refusal: ApiError, options: dict, received: Receive
     return failed
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    job: Job
+    uploaded: int = 0  # uploads into its batch so far, this one counted
+    ref_seen: bool = False  # the batch had this ref already: ``job`` is that earlier item
+    reused: bool = False  # finished in this request with an earlier analysis of the same bytes
+
+
 def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
                      options: dict, settings) -> Job:
     if callback_url:
         check_receiver_url(callback_url, settings.webhook_allow_private)
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
-    # Stored before the batch's row is locked: parallel uploads into one batch must not queue behind
-    # each other's trip to the store.
+    # Stored before the batch is held: parallel uploads into one batch must not queue behind each other's
+    # trip to the store.
     store.put_file(blob_key, received.path)
     try:
-        _take_batch_options(session, options)
-        _check_capacity(options["priority"], settings)
-        earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
-        # Only now the batch's row is locked, until the commit: the other uploads into it wait that long.
-        batch, uploaded, earlier_item = _join_batch(session, options)
-    except ApiError:
-        store.delete(blob_key)
+        recorded = _record_upload(session, job_id, blob_key, received, mime, callback_url, options, settings)
+    except BaseException:
+        _forget_blob(store, blob_key)  # nothing was recorded: no row will point at this blob
         raise
+    if recorded.ref_seen:
+        _forget_blob(store, blob_key)
+        return recorded.job
+    if recorded.reused:
+        enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
+    if options.get("batch_id"):
+        # Even a reused upload may be the one that completes a group of the items waiting before it.
+        _dispatch_when_grouped(options["batch_id"], recorded.uploaded, options["priority"], settings)
+    elif not recorded.reused:
+        _enqueue(session, job_id, options["priority"])
+    return recorded.job
+
+
+def _record_upload(session, job_id: str, blob_key: str, received: ReceivedFile, mime: str,
+                   callback_url: str | None, options: dict, settings) -> _Recorded:
+    """The upload's job, committed: queued, or succeeded with an earlier result; or its ref's earlier item."""
+    _take_batch_options(session, options)
+    _check_capacity(options["priority"], settings)
+    earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
+    # Only now the batch is held, until the commit: the other uploads into it wait that long.
+    uploaded, earlier_item = _join_batch(session, options)
     if earlier_item is not None:
-        store.delete(blob_key)
-        return earlier_item
+        return _Recorded(earlier_item, ref_seen=True)
     job = jobs.create_job(session, job_id=job_id, source_kind="upload", blob_key=blob_key,
                           filename=received.filename, media_type=mime, size_bytes=received.size,
-                          sha256=received.sha256, callback_url=callback_url, dispatched=batch is None, **options)
+                          sha256=received.sha256, callback_url=callback_url,
+                          dispatched=not options.get("batch_id"), **options)
     if earlier is not None:
         # Seen before by this model version: no queue, no worker; done in this request.
         jobs.reuse_result(session, job, earlier)
-        enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
-        return job
+        return _Recorded(job, uploaded, reused=True)
     session.commit()
-    if batch is None:
-        _enqueue(session, job_id, options["priority"])
-    else:
-        _dispatch_when_grouped(batch.id, uploaded, batch.priority, settings)
-    return job
+    return _Recorded(job, uploaded)
+
+
+def _forget_blob(store: BlobStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except Exception:  # the request's own outcome matters more than a stray object
+        log.exception("could not delete %s; it is referenced by no job", key)
 
 
 def _dispatch_when_grouped(batch_id: str, uploaded: int, priority: str, settings) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.text import storable
 
 
 class JobRequest(BaseModel):
@@ -18,6 +20,13 @@ class JobRequest(BaseModel):
     callback_url: AnyHttpUrl | None = None
     priority: Literal["interactive", "bulk"] = "interactive"
     dedup: bool = True
+
+    @field_validator("s3_uri")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and not storable(value):
+            raise ValueError("s3_uri must be text without NUL characters")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> JobRequest:

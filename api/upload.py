@@ -17,6 +17,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from api.errors import ApiError
+from core.text import made_storable
 from pipeline.sniff import SNIFF_BYTES
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -78,7 +79,8 @@ class _Receiver:
         _, options = parse_options_header(self._part.headers.get("content-disposition", ""))
         self._part.name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
-        self._part.filename = filename.decode("utf-8", "replace") if filename is not None else None
+        # Informational only: a name a text column cannot hold is kept readable rather than refused.
+        self._part.filename = made_storable(filename.decode("utf-8", "replace")) if filename is not None else None
         if self._part.name == self.file_field:
             if self.file is not None:
                 raise ApiError(422, "invalid_request", "send exactly one file")

@@ -20,6 +20,7 @@ from core.clock import now
 from core.settings import get_settings
 from core.status import TERMINAL, JobStatus
 from core.tables import Batch, Job
+from core.text import made_storable, storable
 
 INGESTING, RUNNING, COMPLETED, CANCELED = "ingesting", "running", "completed", "canceled"
 INVALID_ITEM = "invalid_item"
@@ -40,17 +41,23 @@ def lock_batch(session: Session, batch_id: str) -> Batch | None:
 
 def _item_row(batch: Batch, item: dict) -> dict:
     """A jobs row for one manifest item; a malformed item becomes an already-failed row."""
-    row = {"id": str(uuid.uuid4()), "batch_id": batch.id, "ref": _text(item.get("ref")), "priority": batch.priority,
+    ref, url, s3_uri = (_text(item.get(name)) for name in ("ref", "url", "s3_uri"))
+    row = {"id": str(uuid.uuid4()), "batch_id": batch.id, "ref": made_storable(ref), "priority": batch.priority,
            "dedup": batch.dedup, "progress": 0.0, "attempts": 0, "created_at": now(), "updated_at": now(),
            "status": JobStatus.QUEUED}
-    url, s3_uri = _text(item.get("url")), _text(item.get("s3_uri"))
+    if not all(storable(value) for value in (ref, url, s3_uri) if value):
+        return _invalid(row, made_storable(url or s3_uri),
+                        "an item's ref, url and s3_uri must be text without NUL characters")
     if url and url.startswith(("http://", "https://")) and not s3_uri:
         return {**row, "source_kind": "url", "source_uri": url}
     if s3_uri and s3_uri.startswith("s3://") and len(s3_uri) > 5 and not url:
         return {**row, "source_kind": "s3", "source_uri": s3_uri}
-    return {**row, "source_kind": "url", "source_uri": url or s3_uri, "status": JobStatus.FAILED,
-            "error_code": INVALID_ITEM, "error_message": f"an item needs exactly one http(s) url or s3_uri: {item}",
-            "finished_at": now()}
+    return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url or s3_uri: {item}")
+
+
+def _invalid(row: dict, uri: str | None, message: str) -> dict:
+    return {**row, "source_kind": "url", "source_uri": uri, "status": JobStatus.FAILED, "error_code": INVALID_ITEM,
+            "error_message": message, "finished_at": now()}
 
 
 def _text(value) -> str | None:
@@ -72,12 +79,6 @@ def add_items(session: Session, batch_id: str, items: Iterable[dict], consumed: 
     return [r["id"] for r in rows if r["status"] == JobStatus.QUEUED]
 
 
-def lock_open_batch(session: Session, batch_id: str) -> Batch | None:
-    """The batch, locked, if clients may still upload into it."""
-    batch = lock_batch(session, batch_id)
-    return batch if batch is not None and batch.open and batch.status == INGESTING else None
-
-
 def lane_and_dedup(session: Session, batch_id: str) -> tuple[str, bool] | None:
     """The batch's priority and dedup setting, read as plain values (no object, no lock)."""
     row = session.execute(select(Batch.priority, Batch.dedup).where(Batch.id == batch_id)).first()
@@ -89,14 +90,30 @@ def item_by_ref(session: Session, batch_id: str, ref: str) -> Job | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def count_upload(session: Session, batch_id: str) -> int:
-    """One more item uploaded into an open batch (the caller adds the job and commits); returns the new total.
+class NotOpen(Exception):
+    """The batch does not exist, or takes no more uploads (closed, cancelled)."""
 
-    Counted in SQL, not in Python: SQLite ignores the row lock, and parallel uploads into one batch
-    would otherwise each write back the total they read."""
-    query = (update(Batch).where(Batch.id == batch_id)
+
+def join_upload(session: Session, batch_id: str, ref: str | None) -> tuple[int, Job | None]:
+    """One more upload into an open batch: (its total counting this upload, None), the transaction left
+    open for the caller to add the item and commit; or (0, the item this ref already has), rolled back:
+    the same file again from a resumed client. Raises ``NotOpen``.
+
+    The count is an UPDATE that checks the batch is open and comes before the ref is looked up. It holds
+    the batch's row on Postgres, and the database's write lock on SQLite (which ignores FOR UPDATE), until
+    the commit: uploads of one ref, and an upload and the batch's close, run one after the other on both.
+    Counted in SQL, not in Python, so that no upload writes back a total it read before another's.
+    """
+    query = (update(Batch).where(Batch.id == batch_id, Batch.open.is_(True), Batch.status == INGESTING)
              .values(total=Batch.total + 1, ingested=Batch.ingested + 1).returning(Batch.total))
-    return session.execute(query, execution_options={"synchronize_session": False}).scalar_one()
+    total = session.execute(query, execution_options={"synchronize_session": False}).scalar_one_or_none()
+    if total is None:
+        session.rollback()
+        raise NotOpen(batch_id)
+    if ref and (earlier := item_by_ref(session, batch_id, ref)):
+        session.rollback()
+        return 0, earlier
+    return total, None
 
 
 def finish_ingest(session: Session, batch_id: str) -> None:

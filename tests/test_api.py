@@ -144,3 +144,28 @@ def test_readiness_reports_a_missing_model(client, monkeypatch, tmp_path):
 def test_openapi_is_served(client):
     spec = client.get("/openapi.json").json()
     assert "/v1/jobs" in spec["paths"] and "/v1/jobs/{job_id}" in spec["paths"]
+
+
+def test_upload_fields_a_text_column_cannot_hold_are_422_and_nothing_is_stored(client, clean_db):
+    batch_id = client.post("/v1/batches", json={"open": True}).json()["id"]
+    data = media.jpeg_bytes(media.astronaut())
+    for where in ("params", "data"):
+        resp = client.post("/v1/jobs", files={"file": ("a.jpg", data, "image/jpeg")},
+                           **{where: {"batch_id": batch_id, "ref": "a\x00b"}})
+        assert resp.status_code == 422 and "ref" in resp.json()["error"]["message"]
+    resp = client.post("/v1/jobs", json={"s3_uri": "s3://bucket/a\x00.jpg"})
+    assert resp.status_code == 422
+    assert _stored_blobs(clean_db) == []
+    assert client.get(f"/v1/batches/{batch_id}").json()["total"] == 0
+
+
+def test_an_upload_that_fails_to_record_leaves_no_blob(clean_db, monkeypatch):
+    from core import jobs
+
+    def database_gone(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(jobs, "create_job", database_gone)
+    with make_client() as client, pytest.raises(ConnectionError):
+        submit_bytes(client, media.jpeg_bytes(media.astronaut()))
+    assert _stored_blobs(clean_db) == []

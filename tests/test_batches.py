@@ -261,3 +261,85 @@ def test_backlog_cli_waits_out_a_full_queue(worker, api_server, tmp_path, monkey
     with make_client() as client:
         batch = wait_for_batch(client, batch_id)
     assert batch["total"] == 3 and batch["counts"]["succeeded"] == 3
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def any_database(request, tmp_path):
+    """A session factory on the test Postgres, or on a fresh SQLite file as the embedded default uses."""
+    from sqlalchemy.orm import sessionmaker
+
+    from core.db import make_engine
+    from core.migrate import upgrade
+
+    if request.param == "postgres":
+        url = request.getfixturevalue("clean_db").database_url
+    else:
+        url = f"sqlite:///{tmp_path / 'embedded.db'}"
+        upgrade(url)
+    engine = make_engine(url)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def test_two_uploads_of_one_ref_run_one_after_the_other(any_database):
+    """A resumed client repeats an upload while the first is still being recorded: on Postgres and on
+    SQLite (which ignores row locks) the second waits, then finds the first's item."""
+    import threading
+
+    from core import batches, jobs
+
+    with any_database() as session:
+        batch_id = batches.create_batch(session, priority="bulk", dedup=True, callback_url=None,
+                                        manifest_key=None, open_for_uploads=True).id
+    first = any_database()
+    assert batches.join_upload(first, batch_id, "a.jpg") == (1, None)
+    joined = {}
+
+    def second_upload() -> None:
+        with any_database() as session:
+            total, earlier = batches.join_upload(session, batch_id, "a.jpg")
+            joined.update(total=total, earlier=earlier.id if earlier else None)
+
+    thread = threading.Thread(target=second_upload)
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), "the second upload did not wait for the first"
+    item = jobs.create_job(first, source_kind="upload", batch_id=batch_id, ref="a.jpg", dispatched=False)
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert joined == {"total": 0, "earlier": item.id}
+    with any_database() as session:
+        assert session.query(Job).filter(Job.batch_id == batch_id).count() == 1
+        assert session.get(batches.Batch, batch_id).total == 1
+
+
+def test_no_upload_joins_a_closed_batch(any_database):
+    from core import batches
+
+    with any_database() as session:
+        batch_id = batches.create_batch(session, priority="bulk", dedup=True, callback_url=None,
+                                        manifest_key=None, open_for_uploads=True).id
+        batches.finish_ingest(session, batch_id)
+    with any_database() as session, pytest.raises(batches.NotOpen):
+        batches.join_upload(session, batch_id, "late.jpg")
+    with any_database() as session:
+        assert session.get(batches.Batch, batch_id).total == 0
+
+
+def test_manifest_items_a_text_column_cannot_hold_fail_alone(clean_db):
+    """A NUL or a lone surrogate (valid JSON escapes) in an item fails that item, not the chunk's insert."""
+    from core import batches
+
+    items = [{"url": "https://example.org/a\x00.jpg", "ref": "nul-in-url"}, {"s3_uri": "s3://b/k.jpg", "ref": "\ud800"},
+             {"s3_uri": "s3://b/fine.jpg", "ref": "fine"}]
+    with session_scope() as session:
+        batch_id = batches.create_batch(session, priority="bulk", dedup=True, callback_url=None, manifest_key=None).id
+        queued = batches.add_items(session, batch_id, items, consumed=3)
+    with session_scope() as session:
+        rows = {job.ref: job for job in session.query(Job).filter(Job.batch_id == batch_id)}
+    assert set(rows) == {"nul-in-url", "?", "fine"} and len(queued) == 1
+    assert rows["fine"].status == "queued" and rows["fine"].id == queued[0]
+    for ref in ("nul-in-url", "?"):
+        assert (rows[ref].status, rows[ref].error_code) == ("failed", "invalid_item")
+    assert rows["nul-in-url"].source_uri == "https://example.org/a\ufffd.jpg"
