@@ -25,7 +25,6 @@ Images: DFDC face crops from ../shared when present, else generated crops.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import statistics
@@ -126,15 +125,22 @@ def _free_port() -> int:
 
 
 def _moto() -> str:
-    from moto.server import ThreadedMotoServer
+    """The S3 stand-in (moto's server application) on threads of this process, served by uvicorn.
+
+    Not by moto's own werkzeug development server: that one answers every request with
+    ``Connection: close``, so each pooled GET of a worker opened a TCP connection and the stand-in started
+    a thread for it, costs no deployment on S3 pays. uvicorn keeps connections open, as S3 does."""
+    import threading
+
+    import uvicorn
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     port = _free_port()
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    # Keep-alive, as S3 itself does: werkzeug's HTTP/1.0 default opens a connection per request.
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
-    ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request costs CPU here
+    server = uvicorn.Server(uvicorn.Config(DomainDispatcherApplication(create_backend_app), host="127.0.0.1",
+                                           port=port, interface="wsgi", log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
                       S3_ENDPOINT_URL=f"http://127.0.0.1:{port}", S3_BUCKET="bench-media")
     return f"http://127.0.0.1:{port}"
