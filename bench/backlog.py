@@ -4,9 +4,9 @@
 
 1. In-process: what ``deepfake scan`` does over the images on local disk: one process per core,
    one thread each, images grouped ``DEEPFAKE_BULK_GROUP_SIZE`` at a time as the workers group bulk items.
-2. Service: the images in S3 (moto server on loopback), one batch over the prefix, one worker
-   (prefork, ``--concurrency`` children, by default one per CPU as Celery does), Redis and
-   Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
+2. Service: the images in S3 (moto's S3 on loopback, connections kept open as S3 keeps them), one
+   batch over the prefix, one worker (prefork, ``--concurrency`` children, by default one per CPU as
+   Celery does), Redis and Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
    timed on its own. With ``--source folder`` the images are uploaded instead, as
    ``deepfake backlog submit FOLDER`` does (one file per request, 4 in flight, to an API process of
    its own, stored in the same S3), timed from the first upload to ``completed``.
