@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
     # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
     worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
+    # uvicorn shuts down on SIGTERM and then raises the signal again under the handler that was there
+    # before it: with Python's default one, this process would die on the spot and leave the worker running.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
         uvicorn.run("api.app:app", host=args.host, port=args.port)
@@ -134,6 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         worker.terminate()
         worker.wait(timeout=30)
     return 0
+
+
+def _exit_on_signal(_signum: int, _frame) -> None:
+    raise SystemExit(0)  # a stop that was asked for; the finally blocks on the way out stop the worker
 
 
 def cmd_train(args: argparse.Namespace) -> int:

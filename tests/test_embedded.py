@@ -22,11 +22,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def embedded_server(tmp_path):
+def _start_serve(data_dir) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
-    env["DEEPFAKE_DATA_DIR"] = str(tmp_path / "data")
+    env["DEEPFAKE_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -37,9 +36,36 @@ def embedded_server(tmp_path):
                 break
         except httpx.TransportError:
             time.sleep(0.3)
-    yield base, tmp_path / "data"
+    return proc, base
+
+
+def _stop(proc: subprocess.Popen) -> list:
+    """SIGTERM, as a supervisor stops it; returns its processes still running 30 s later (killed then)."""
+    import psutil
+
+    family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     proc.terminate()
     proc.wait(timeout=60)
+    _, alive = psutil.wait_procs(family, timeout=30)
+    for leftover in alive:
+        leftover.kill()
+    return alive
+
+
+@pytest.fixture
+def embedded_server(tmp_path):
+    proc, base = _start_serve(tmp_path / "data")
+    yield base, tmp_path / "data"
+    _stop(proc)
+
+
+def test_serve_stops_its_worker_when_terminated(tmp_path):
+    proc, _ = _start_serve(tmp_path / "data")
+    import psutil
+
+    assert any("celery" in " ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True))
+    assert _stop(proc) == []
+    assert proc.returncode == 0
 
 
 def test_submit_and_poll_on_embedded_defaults(embedded_server):
