@@ -6,8 +6,8 @@
    one thread each, images grouped ``DEEPFAKE_BULK_GROUP_SIZE`` at a time as the workers group bulk items.
 2. Service: the images in S3 (moto's S3 on loopback, connections kept open as S3 keeps them), one
    batch over the prefix, one worker (prefork, ``--concurrency`` children, by default one per CPU as
-   Celery does), Redis and Postgres, all on this machine. Timed from ``POST /v1/batches`` to ``completed``; ingestion
-   timed on its own. With ``--source folder`` the images are uploaded instead, as
+   Celery does), Redis and Postgres, all on this machine. Timed from ``POST /v1/batches`` to
+   ``completed``; ingestion timed on its own. With ``--source folder`` the images are uploaded instead, as
    ``deepfake backlog submit FOLDER`` does (one file per request, 4 in flight, to an API process of
    its own, stored in the same S3), timed from the first upload to ``completed``.
    The images go in ``--rounds`` parts, each through 1 and then 2, so that both meet the same machine:
