@@ -164,12 +164,13 @@ def _result(item: _Detected, scores, classifier) -> dict:
         "verdict": verdict(face_scores, spec.bands),
         "score": max(face_scores) if face_scores else None,
         "faces": [
-            {"box": list(f.box), "detector_confidence": f.confidence, "score": s.score, "label": s.label,
-             "band": s.band}
+            {"box": list(f.box), "detector_confidence": f.confidence, "score": s.score,
+             "model_scores": s.model_scores, "label": s.label, "band": s.band}
             for f, s in zip(item.faces, scores, strict=True)
         ],
         "detector": detector_name(),
         "model": {"name": spec.name, "version": spec.version, "threshold": spec.threshold,
                   "bands": list(spec.bands)},
+        "models": spec.models(),
         "timings_ms": item.clock.timings,
     }

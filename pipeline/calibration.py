@@ -57,3 +57,14 @@ def band(prob: float, edges: tuple[float, float]) -> str:
     if prob < low:
         return "likely_real"
     return "uncertain"
+
+
+def threshold_at_fpr(labels: np.ndarray, probs: np.ndarray, max_fpr: float) -> float:
+    """The lowest threshold whose false-positive rate on validation is at most ``max_fpr``.
+
+    For a detector whose false alarms cost more than its misses (a real person's photo
+    called fake): it catches as many fakes as that false-alarm budget allows.
+    """
+    fpr, _tpr, thresholds = roc_curve(labels, probs)
+    allowed = np.flatnonzero(fpr <= max_fpr)
+    return float(min(thresholds[allowed[-1]], 1.0))

@@ -22,16 +22,21 @@ import numpy as np
 class Face:
     box: tuple[int, int, int, int]
     confidence: float
+    # Five points in source pixels (right eye, left eye, nose tip, right and left mouth
+    # corners, as YuNet orders them); None where the detector gives none (Haar).
+    landmarks: tuple[tuple[int, int], ...] | None = None
 
 
-def _yunet(bgr: np.ndarray, min_confidence: float) -> list[tuple[tuple[float, ...], float]]:
+def _yunet(bgr: np.ndarray, min_confidence: float) -> list[tuple[tuple[float, ...], float, np.ndarray | None]]:
     import yuface
 
-    confs, boxes, _ = yuface.detect(np.ascontiguousarray(bgr), conf=min_confidence)
+    confs, boxes, points = yuface.detect(np.ascontiguousarray(bgr), conf=min_confidence)
     # The wheel returns uint16; boxes poking past the top/left edge wrap around.
-    boxes = boxes.astype(np.int32)
+    boxes, points = boxes.astype(np.int32), points.astype(np.int32)
     boxes[boxes > 32767] -= 65536
-    return [(tuple(map(float, b)), float(c) / 100.0) for b, c in zip(boxes, confs, strict=True)]
+    points[points > 32767] -= 65536
+    return [(tuple(map(float, b)), float(c) / 100.0, p.reshape(5, 2))
+            for b, c, p in zip(boxes, confs, points, strict=True)]
 
 
 @lru_cache(maxsize=1)
@@ -39,11 +44,11 @@ def _haar() -> cv2.CascadeClassifier:
     return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
 
-def _haar_detect(bgr: np.ndarray, min_confidence: float) -> list[tuple[tuple[float, ...], float]]:
+def _haar_detect(bgr: np.ndarray, min_confidence: float) -> list[tuple[tuple[float, ...], float, None]]:
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     boxes = _haar().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
     # Haar gives no score; report 1.0 and let the detector name explain it.
-    return [(tuple(map(float, b)), 1.0) for b in boxes]
+    return [(tuple(map(float, b)), 1.0, None) for b in boxes]
 
 
 @lru_cache(maxsize=1)
@@ -71,10 +76,11 @@ def detect_faces(rgb: np.ndarray, min_confidence: float = 0.6, max_side: int = 6
     bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     raw = _yunet(bgr, min_confidence) if detector_name() == "yunet" else _haar_detect(bgr, min_confidence)
     faces = []
-    for (x, y, w, h), conf in raw:
+    for (x, y, w, h), conf, points in raw:
         box = _clip((x / scale, y / scale, w / scale, h / scale), width, height)
         if min(box[2], box[3]) >= min_size:
-            faces.append(Face(box, round(conf, 4)))
+            marks = None if points is None else tuple((round(px / scale), round(py / scale)) for px, py in points)
+            faces.append(Face(box, round(conf, 4), marks))
     return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
 

@@ -26,6 +26,7 @@ class Detection:
     box: Box
     confidence: float
     score: float | None = None  # calibrated P(fake), filled in after classification
+    model_scores: dict[str, float] | None = None  # each model's own calibrated P(fake), likewise
 
 
 @dataclass

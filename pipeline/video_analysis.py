@@ -41,8 +41,8 @@ class _Batcher:
         if not self.crops:
             return
         start = time.perf_counter()
-        for det, p in zip(self.owners, self.classifier.probabilities(self.crops), strict=True):
-            det.score = round(float(p), 4)
+        for det, scored in zip(self.owners, self.classifier.score(self.crops), strict=True):
+            det.score, det.model_scores = scored.score, scored.model_scores
         self.seconds += time.perf_counter() - start
         self.crops, self.owners = [], []
 
@@ -102,7 +102,8 @@ def analyze_part(path: str | Path, fps: float, indices: list[int], classifier: F
     timings["classify"] = batcher.seconds
     return {
         "frames": [{"frame": index, "t": t, "faces": [{"box": list(d.box), "confidence": d.confidence,
-                                                       "score": d.score, "track": tid}
+                                                       "score": d.score, "model_scores": d.model_scores,
+                                                       "track": tid}
                                                       for d, tid in zip(dets, ids, strict=True)]}
                    for index, t, dets, ids in frames],
         "timings": {k: round(v * 1000, 2) for k, v in timings.items()},
@@ -120,7 +121,8 @@ def merge_parts(parts: list[dict], min_iou: float = 0.2) -> tuple[list[Track], l
         for position, entry in enumerate(part["frames"]):
             faces = []
             for face in entry["faces"]:
-                det = Detection(entry["frame"], entry["t"], tuple(face["box"]), face["confidence"], face["score"])
+                det = Detection(entry["frame"], entry["t"], tuple(face["box"]), face["confidence"], face["score"],
+                                face.get("model_scores"))
                 if face["track"] not in local:
                     joined = _continuation(det, previous_tail, min_iou) if position == 0 else None
                     local[face["track"]] = joined or next_id
@@ -143,6 +145,14 @@ def _continuation(det: Detection, tail: dict[int, tuple], min_iou: float) -> int
     return best[0]
 
 
+def _model_track_scores(track: Track) -> dict[str, float]:
+    """Each model's track score, aggregated over frames as the fused score is."""
+    per_frame = [d.model_scores for d in track.detections]
+    if not per_frame or any(not m for m in per_frame):
+        return {}  # parts analysed before model_scores existed
+    return {name: round(track_score([m[name] for m in per_frame]), 4) for name in per_frame[0]}
+
+
 def _track_summary(track: Track, spec, counted: bool) -> dict:
     scores = [d.score for d in track.detections]
     score = round(track_score(scores), 4)
@@ -151,7 +161,7 @@ def _track_summary(track: Track, spec, counted: bool) -> dict:
         "id": track.id, "score": score, "label": "fake" if score >= spec.threshold else "real",
         "band": band(score, spec.bands), "start_s": round(track.detections[0].t, 3),
         "end_s": round(track.detections[-1].t, 3), "frames": len(track.detections), "counted": counted,
-        "box": list(best.box), "detector_confidence": best.confidence,
+        "box": list(best.box), "detector_confidence": best.confidence, "model_scores": _model_track_scores(track),
     }
 
 
@@ -172,7 +182,8 @@ def video_result(media: dict, parts: list[dict], spec) -> dict:
         "verdict": verdict([s["score"] for s in counted], spec.bands),
         "score": max((s["score"] for s in counted), default=None),
         "faces": [{"box": s["box"], "detector_confidence": s["detector_confidence"], "score": s["score"],
-                   "label": s["label"], "band": s["band"], "track": s["id"]} for s in counted],
+                   "model_scores": s["model_scores"], "label": s["label"], "band": s["band"], "track": s["id"]}
+                  for s in counted],
         "tracks": summaries,
         "timeline": [
             {"t": round(e["t"], 3), "frame": e["frame"],
@@ -182,5 +193,6 @@ def video_result(media: dict, parts: list[dict], spec) -> dict:
         ],
         "detector": detector_name(),
         "model": {"name": spec.name, "version": spec.version, "threshold": spec.threshold, "bands": list(spec.bands)},
+        "models": spec.models(),
         "timings_ms": timings_ms,
     }
