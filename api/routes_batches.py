@@ -15,12 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import BatchOut, BatchRequest
 from api.upload import receive_upload
 from api.urls import check_receiver_url
-from core import batches
+from core import batches, sources, tenancy
+from core.keys import Principal
 from core.tables import Batch
 from pipeline.classifier import model_identity
 from workers.batches import dispatch_items, enqueue_ingest
@@ -30,8 +32,9 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "reused", "sha256"]
 
 
-def _batch(session, batch_id: str) -> Batch:
-    batch = session.get(Batch, batch_id)
+def _batch(session, batch_id: str, caller: Principal) -> Batch:
+    """The caller's batch, or 404 (also for another tenant's: existence is not revealed)."""
+    batch = tenancy.owned(session, Batch, batch_id, caller)
     if batch is None:
         raise ApiError(404, "not_found", f"no batch {batch_id}")
     return batch
@@ -66,7 +69,8 @@ async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[B
 
 
 @router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog")
-async def create_batch(request: Request, session: SessionDep, store: BlobStoreDep, settings: SettingsDep) -> BatchOut:
+async def create_batch(request: Request, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
+                       caller: JobsCaller) -> BatchOut:
     """JSON ``{"items": [{"url"|"s3_uri"|"s3_prefix": ..., "ref": ...}], ...}``, or a multipart upload of a
     JSON-lines or CSV manifest (field ``manifest``, columns ``url``, ``s3_uri``, ``s3_prefix``, ``ref``).
     Options: ``callback_url`` (gets ``batch.completed``), ``priority`` (``bulk`` by default), ``dedup``,
@@ -83,9 +87,10 @@ async def create_batch(request: Request, session: SessionDep, store: BlobStoreDe
         raise ApiError(415, "unsupported_media", "send JSON with items, or a multipart manifest upload")
     try:
         _check_model(spec.model, settings)
+        _check_sources(spec, settings)
         if spec.callback_url:
-            await run_in_threadpool(check_receiver_url, str(spec.callback_url), settings.webhook_allow_private)
-        batch = await run_in_threadpool(_store_batch, session, store, spec, manifest)
+            await run_in_threadpool(check_receiver_url, str(spec.callback_url), settings)
+        batch = await run_in_threadpool(_store_batch, session, store, spec, manifest, caller.tenant)
     finally:
         manifest.unlink(missing_ok=True)
     return _out(session, batch)
@@ -101,10 +106,26 @@ def _check_model(wanted: str | None, settings) -> None:
         raise ApiError(422, "unknown_model", f"this service runs {name}:{version}, not {wanted}")
 
 
-def _store_batch(session, store, spec: BatchRequest, manifest: Path) -> Batch:
+def _check_sources(spec: BatchRequest, settings) -> None:
+    """Items given in the request are checked at once: an S3 object or prefix outside the allow-list
+    refuses the whole batch with 422 ``forbidden_source``. (Items of an uploaded manifest are checked as
+    it is read, and fail alone with that code.)"""
+    for item in spec.items:
+        try:
+            if isinstance(item.get("s3_uri"), str) and item["s3_uri"].startswith("s3://"):
+                sources.check_s3_object(item["s3_uri"], settings)
+            if isinstance(item.get("s3_prefix"), str):
+                sources.check_s3_prefix_uri(item["s3_prefix"], settings)
+        except sources.ForbiddenSource as exc:
+            raise ApiError(422, sources.FORBIDDEN_SOURCE, str(exc)) from exc
+        except ValueError:
+            continue  # malformed: the item fails alone with invalid_item, as before
+
+
+def _store_batch(session, store, spec: BatchRequest, manifest: Path, tenant: str) -> Batch:
     batch = batches.create_batch(session, priority=spec.priority, dedup=spec.dedup, manifest_key=None,
                                  callback_url=str(spec.callback_url) if spec.callback_url else None,
-                                 open_for_uploads=spec.open)
+                                 open_for_uploads=spec.open, tenant=tenant)
     if not spec.open:
         batch.manifest_key = f"manifests/{batch.id}"
         store.put_file(batch.manifest_key, manifest)
@@ -114,13 +135,13 @@ def _store_batch(session, store, spec: BatchRequest, manifest: Path) -> Batch:
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="Counts, progress, throughput and ETA")
-def get_batch(batch_id: str, session: SessionDep) -> BatchOut:
-    return _out(session, _batch(session, batch_id))
+def get_batch(batch_id: str, session: SessionDep, caller: JobsCaller) -> BatchOut:
+    return _out(session, _batch(session, batch_id, caller))
 
 
 @router.post("/{batch_id}/close", response_model=BatchOut, summary="No more uploads into this open batch")
-def close_batch(batch_id: str, session: SessionDep) -> BatchOut:
-    batch = _batch(session, batch_id)
+def close_batch(batch_id: str, session: SessionDep, caller: JobsCaller) -> BatchOut:
+    batch = _batch(session, batch_id, caller)
     if not batch.open:
         raise ApiError(409, "not_open", "this batch is not open for uploads")
     batches.finish_ingest(session, batch_id)
@@ -128,14 +149,14 @@ def close_batch(batch_id: str, session: SessionDep) -> BatchOut:
         dispatch_items(batch_id)  # the uploads still waiting for a full group
     except Exception:
         log.exception("dispatching the last uploads of batch %s failed; the dispatcher will send them", batch_id)
-    return _out(session, _batch(session, batch_id))
+    return _out(session, _batch(session, batch_id, caller))
 
 
 @router.post("/{batch_id}/cancel", response_model=BatchOut, summary="Cancel the items still queued")
-def cancel_batch(batch_id: str, session: SessionDep) -> BatchOut:
-    _batch(session, batch_id)
+def cancel_batch(batch_id: str, session: SessionDep, caller: JobsCaller) -> BatchOut:
+    _batch(session, batch_id, caller)
     batches.cancel(session, batch_id)
-    return _out(session, _batch(session, batch_id))
+    return _out(session, _batch(session, batch_id, caller))
 
 
 def _export(rows: list[dict], fmt: str) -> Iterator[str]:
@@ -153,9 +174,10 @@ def _export(rows: list[dict], fmt: str) -> Iterator[str]:
 
 @router.get("/{batch_id}/results", summary="One row per item, as JSON lines or CSV, a page at a time")
 def batch_results(batch_id: str, session: SessionDep, format: str = Query("jsonl", pattern="^(jsonl|csv)$"),
-                  after: str | None = None, limit: int = Query(10_000, ge=1, le=100_000)) -> StreamingResponse:
+                  after: str | None = None, limit: int = Query(10_000, ge=1, le=100_000),
+                  *, caller: JobsCaller) -> StreamingResponse:
     """Rows ordered by job ID. When more rows remain, ``X-Next-Cursor`` is the ``after`` of the next page."""
-    _batch(session, batch_id)
+    _batch(session, batch_id, caller)
     rows = list(batches.result_rows(session, batch_id, after, limit))
     headers = {"X-Next-Cursor": rows[-1]["job_id"]} if len(rows) == limit else {}
     media_type = "text/csv" if format == "csv" else "application/x-ndjson"

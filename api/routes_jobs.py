@@ -9,13 +9,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
-from core import batches, jobs, webhooks
+from core import batches, jobs, sources, tenancy, webhooks
 from core.blobs import BlobStore
+from core.keys import Principal
 from core.tables import Job
 from core.text import storable
 from pipeline.classifier import model_identity
@@ -84,7 +86,7 @@ def _check_text(values: dict[str, str]) -> None:
         raise ApiError(422, "invalid_request", f"{', '.join(bad)} must be text without NUL characters")
 
 
-async def _accept_upload(request: Request, session, store: BlobStore, settings) -> Job:
+async def _accept_upload(request: Request, session, store: BlobStore, settings, caller: Principal) -> Job:
     in_url = {k: request.query_params[k] for k in ("batch_id", "ref") if k in request.query_params}
     _check_text(in_url)
     tmp_dir = settings.data_dir / "tmp"
@@ -98,10 +100,11 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
         if exc.status != 413 or "batch_id" not in in_url:
             raise
         # Into a batch named in the URL, a file over the size limit is one failed item too, its body unread.
-        return await run_in_threadpool(_record_refused, session, exc, {**_options({}), **in_url})
+        return await run_in_threadpool(_record_refused, session, exc,
+                                       {**_options({}), **in_url, "tenant": caller.tenant}, caller)
     try:
         _check_text(fields)
-        options = _options(fields)
+        options = {**_options(fields), "tenant": caller.tenant}
         batch_fields = {k: fields[k] for k in ("batch_id", "ref") if fields.get(k)} or in_url
         if batch_fields.get("batch_id"):
             options.update(batch_id=batch_fields["batch_id"], ref=batch_fields.get("ref"))
@@ -112,11 +115,11 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings) 
                 raise
             # Into a batch, a file that is not media is one failed item, in the export with its code:
             # the rest of the backlog goes on.
-            return await run_in_threadpool(_record_refused, session, exc, options, received)
+            return await run_in_threadpool(_record_refused, session, exc, options, caller, received)
         callback_url = fields.get("callback_url") or None
         # Checks, storing, recording and queueing block: one trip to a thread keeps the event loop serving.
         return await run_in_threadpool(_store_and_queue, session, store, received, mime, callback_url, options,
-                                       settings)
+                                       settings, caller)
     finally:
         received.path.unlink(missing_ok=True)
 
@@ -125,14 +128,14 @@ def _not_open(batch_id: str) -> ApiError:
     return ApiError(409, "not_open", f"batch {batch_id} does not exist or is not open for uploads")
 
 
-def _take_batch_options(session, options: dict) -> None:
+def _take_batch_options(session, options: dict, caller: Principal) -> None:
     """An upload into a batch runs on the batch's lane with its dedup setting (set at creation, so read
-    without a lock)."""
+    without a lock) and belongs to the batch's tenant. Another tenant's batch is answered as a missing one."""
     if options.get("batch_id"):
         found = batches.lane_and_dedup(session, options["batch_id"])
-        if found is None:
+        if found is None or not tenancy.may_see(caller, found[2]):
             raise _not_open(options["batch_id"])
-        options.update(priority=found[0], dedup=found[1])
+        options.update(priority=found[0], dedup=found[1], tenant=found[2])
 
 
 def _join_batch(session, options: dict) -> tuple[int, Job | None]:
@@ -147,9 +150,10 @@ def _join_batch(session, options: dict) -> tuple[int, Job | None]:
         raise _not_open(options["batch_id"]) from None
 
 
-def _record_refused(session, refusal: ApiError, options: dict, received: ReceivedFile | None = None) -> Job:
+def _record_refused(session, refusal: ApiError, options: dict, caller: Principal,
+                    received: ReceivedFile | None = None) -> Job:
     """A batch item whose file the service will not analyse: created failed, with the refusal's code."""
-    _take_batch_options(session, options)
+    _take_batch_options(session, options, caller)
     _, earlier = _join_batch(session, options)
     if earlier is not None:
         return earlier
@@ -170,16 +174,17 @@ class _Recorded:
 
 
 def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: str, callback_url: str | None,
-                     options: dict, settings) -> Job:
+                     options: dict, settings, caller: Principal) -> Job:
     if callback_url:
-        check_receiver_url(callback_url, settings.webhook_allow_private)
+        check_receiver_url(callback_url, settings)
     job_id = jobs.new_job_id()
     blob_key = f"uploads/{job_id}"
     # Stored before the batch is held: parallel uploads into one batch must not queue behind each other's
     # trip to the store.
     store.put_file(blob_key, received.path)
     try:
-        recorded = _record_upload(session, job_id, blob_key, received, mime, callback_url, options, settings)
+        recorded = _record_upload(session, job_id, blob_key, received, mime, callback_url, options, settings,
+                                  caller)
     except BaseException:
         _forget_blob(store, blob_key)  # nothing was recorded: no row will point at this blob
         raise
@@ -197,11 +202,12 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
 
 
 def _record_upload(session, job_id: str, blob_key: str, received: ReceivedFile, mime: str,
-                   callback_url: str | None, options: dict, settings) -> _Recorded:
+                   callback_url: str | None, options: dict, settings, caller: Principal) -> _Recorded:
     """The upload's job, committed: queued, or succeeded with an earlier result; or its ref's earlier item."""
-    _take_batch_options(session, options)
+    _take_batch_options(session, options, caller)
     _check_capacity(options["priority"], settings)
-    earlier = _earlier_result(session, received.sha256, job_id, settings) if options["dedup"] else None
+    earlier = (_earlier_result(session, received.sha256, job_id, options["tenant"], settings)
+               if options["dedup"] else None)
     # Only now the batch is held, until the commit: the other uploads into it wait that long.
     uploaded, earlier_item = _join_batch(session, options)
     if earlier_item is not None:
@@ -238,12 +244,13 @@ def _dispatch_when_grouped(batch_id: str, uploaded: int, priority: str, settings
         log.exception("dispatching uploads of batch %s failed; the dispatcher will send them", batch_id)
 
 
-def _earlier_result(session, sha256: str, job_id: str, settings) -> Job | None:
+def _earlier_result(session, sha256: str, job_id: str, tenant: str, settings) -> Job | None:
     name, version = model_identity(settings.model_path)
-    return jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(name, version), exclude_id=job_id)
+    return jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(name, version), exclude_id=job_id,
+                              tenant=tenant)
 
 
-async def _accept_reference(request: Request, session, settings) -> Job:
+async def _accept_reference(request: Request, session, settings, caller: Principal) -> Job:
     try:
         spec = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -251,14 +258,27 @@ async def _accept_reference(request: Request, session, settings) -> Job:
         raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
-    options = {"priority": spec.priority, "dedup": spec.dedup}
+    _check_source(kind, uri, settings)
+    options = {"priority": spec.priority, "dedup": spec.dedup, "tenant": caller.tenant}
     return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options, settings)
+
+
+def _check_source(kind: str, uri: str, settings) -> None:
+    """A URL over the length limit, or an S3 object outside the allow-list, is refused before anything
+    is recorded or contacted."""
+    if len(uri) > settings.max_url_length:
+        raise ApiError(422, "invalid_request", f"the {kind} is longer than {settings.max_url_length} characters")
+    if kind == "s3":
+        try:
+            sources.check_s3_object(uri, settings)
+        except sources.ForbiddenSource as exc:
+            raise ApiError(422, sources.FORBIDDEN_SOURCE, str(exc)) from exc
 
 
 def _record_and_queue(session, kind: str, uri: str, callback_url: str | None, options: dict, settings) -> Job:
     _check_capacity(options["priority"], settings)
     if callback_url:
-        check_receiver_url(callback_url, settings.webhook_allow_private)
+        check_receiver_url(callback_url, settings)
     job = jobs.create_job(session, source_kind=kind, source_uri=uri, callback_url=callback_url, **options)
     session.commit()
     _enqueue(session, job.id, options["priority"])
@@ -285,7 +305,7 @@ def _enqueue(session, job_id: str, priority: str) -> None:
                  "application/json": {"schema": JobRequest.model_json_schema()},
              }}})
 async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
-                     settings: SettingsDep) -> JobOut:
+                     settings: SettingsDep, caller: JobsCaller) -> JobOut:
     """Upload a file (multipart field ``file``) or send JSON ``{"url": ...}`` / ``{"s3_uri": ...}``.
 
     ``callback_url`` (a form field, or a JSON key) receives a signed ``job.succeeded`` / ``job.failed`` event.
@@ -296,9 +316,9 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        job = await _accept_upload(request, session, store, settings)
+        job = await _accept_upload(request, session, store, settings, caller)
     elif content_type.startswith("application/json"):
-        job = await _accept_reference(request, session, settings)
+        job = await _accept_reference(request, session, settings, caller)
     else:
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a file, or JSON with url or s3_uri")
     response.headers["Location"] = f"/v1/jobs/{job.id}"
@@ -306,16 +326,16 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="A job's status and result")
-def get_job(job_id: str, session: SessionDep) -> JobOut:
-    job = jobs.get_job(session, job_id)
+def get_job(job_id: str, session: SessionDep, caller: JobsCaller) -> JobOut:
+    job = tenancy.owned(session, Job, job_id, caller)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
     return JobOut.from_job(job)
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job, its stored media and its result")
-def delete_job(job_id: str, session: SessionDep, store: BlobStoreDep) -> Response:
-    job = jobs.delete(session, job_id)
+def delete_job(job_id: str, session: SessionDep, store: BlobStoreDep, caller: JobsCaller) -> Response:
+    job = jobs.delete(session, job_id) if tenancy.owned(session, Job, job_id, caller) else None
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
     if job.blob_key:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -65,12 +66,19 @@ def _check(resp: httpx.Response) -> dict:
     return resp.json()
 
 
+def _client(api: str, api_key: str | None) -> httpx.Client:
+    """A client that sends the API key: ``api_key``, else ``DEEPFAKE_API_KEY`` from the environment."""
+    key = api_key or os.environ.get("DEEPFAKE_API_KEY")
+    return httpx.Client(base_url=api, timeout=120, headers={"Authorization": f"Bearer {key}"} if key else {})
+
+
 def submit(source: str, api: str, priority: str = "bulk", callback_url: str | None = None,
-           state_file: str | None = None, progress: bool = True, parallel: int = 4, model: str | None = None) -> str:
+           state_file: str | None = None, progress: bool = True, parallel: int = 4, model: str | None = None,
+           api_key: str | None = None) -> str:
     """Submit ``source`` and return the batch ID. ``model``: refuse to run on any other (``name[:version]``)."""
     state = _State(_state_path(source, state_file))
     options = {"priority": priority, **{k: v for k, v in (("callback_url", callback_url), ("model", model)) if v}}
-    with httpx.Client(base_url=api, timeout=120) as client:
+    with _client(api, api_key) as client:
         if source.startswith("s3://"):
             return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], options)
         path = Path(source)
@@ -141,10 +149,10 @@ def _upload(client, batch_id: str, folder: Path, path: Path) -> str:
     return ref
 
 
-def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout) -> int:
+def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout, api_key: str | None = None) -> int:
     """Write every row of the batch's export to ``out``, page by page. Returns the row count."""
     rows, after, first = 0, None, True
-    with httpx.Client(base_url=api, timeout=120) as client:
+    with _client(api, api_key) as client:
         while True:
             params = {"format": fmt, **({"after": after} if after else {})}
             resp = client.get(f"/v1/batches/{batch_id}/results", params=params)

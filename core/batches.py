@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from core import webhooks
 from core.clock import now
 from core.settings import get_settings
+from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
 from core.status import TERMINAL, JobStatus
-from core.tables import Batch, Job
+from core.tables import DEFAULT_TENANT, Batch, Job
 from core.text import made_storable, storable
 
 INGESTING, RUNNING, COMPLETED, CANCELED = "ingesting", "running", "completed", "canceled"
@@ -27,9 +28,10 @@ INVALID_ITEM = "invalid_item"
 
 
 def create_batch(session: Session, *, priority: str, dedup: bool, callback_url: str | None,
-                 manifest_key: str | None, open_for_uploads: bool = False) -> Batch:
-    batch = Batch(id=str(uuid.uuid4()), status=INGESTING, manifest_key=manifest_key, open=open_for_uploads,
-                  ingested=0, total=0, priority=priority, dedup=dedup, callback_url=callback_url, created_at=now())
+                 manifest_key: str | None, open_for_uploads: bool = False, tenant: str = DEFAULT_TENANT) -> Batch:
+    batch = Batch(id=str(uuid.uuid4()), tenant=tenant, status=INGESTING, manifest_key=manifest_key,
+                  open=open_for_uploads, ingested=0, total=0, priority=priority, dedup=dedup,
+                  callback_url=callback_url, created_at=now())
     session.add(batch)
     session.commit()
     return batch
@@ -42,7 +44,8 @@ def lock_batch(session: Session, batch_id: str) -> Batch | None:
 def _item_row(batch: Batch, item: dict) -> dict:
     """A jobs row for one manifest item; a malformed item becomes an already-failed row."""
     ref, url, s3_uri = (_text(item.get(name)) for name in ("ref", "url", "s3_uri"))
-    row = {"id": str(uuid.uuid4()), "batch_id": batch.id, "ref": made_storable(ref), "priority": batch.priority,
+    row = {"id": str(uuid.uuid4()), "batch_id": batch.id, "tenant": batch.tenant, "ref": made_storable(ref),
+           "priority": batch.priority,
            "dedup": batch.dedup, "progress": 0.0, "attempts": 0, "created_at": now(), "updated_at": now(),
            "status": JobStatus.QUEUED}
     if not all(storable(value) for value in (ref, url, s3_uri) if value):
@@ -51,12 +54,25 @@ def _item_row(batch: Batch, item: dict) -> dict:
     if url and url.startswith(("http://", "https://")) and not s3_uri:
         return {**row, "source_kind": "url", "source_uri": url}
     if s3_uri and s3_uri.startswith("s3://") and len(s3_uri) > 5 and not url:
-        return {**row, "source_kind": "s3", "source_uri": s3_uri}
+        return _s3_item(row, s3_uri)
+    if item.get("forbidden"):  # a prefix the allow-list refused, never listed (workers.batches.expand)
+        return _invalid(row, item["forbidden"], item["message"], FORBIDDEN_SOURCE, "s3")
     return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url or s3_uri: {item}")
 
 
-def _invalid(row: dict, uri: str | None, message: str) -> dict:
-    return {**row, "source_kind": "url", "source_uri": uri, "status": JobStatus.FAILED, "error_code": INVALID_ITEM,
+def _s3_item(row: dict, s3_uri: str) -> dict:
+    """An S3 item, or a failed one when the object is outside the allow-list (it is never read)."""
+    try:
+        check_s3_object(s3_uri, get_settings())
+    except ForbiddenSource as exc:
+        return _invalid(row, s3_uri, str(exc), FORBIDDEN_SOURCE, "s3")
+    except ValueError as exc:
+        return _invalid(row, s3_uri, str(exc), source_kind="s3")
+    return {**row, "source_kind": "s3", "source_uri": s3_uri}
+
+
+def _invalid(row: dict, uri: str | None, message: str, code: str = INVALID_ITEM, source_kind: str = "url") -> dict:
+    return {**row, "source_kind": source_kind, "source_uri": uri, "status": JobStatus.FAILED, "error_code": code,
             "error_message": message, "finished_at": now()}
 
 
@@ -79,10 +95,10 @@ def add_items(session: Session, batch_id: str, items: Iterable[dict], consumed: 
     return [r["id"] for r in rows if r["status"] == JobStatus.QUEUED]
 
 
-def lane_and_dedup(session: Session, batch_id: str) -> tuple[str, bool] | None:
-    """The batch's priority and dedup setting, read as plain values (no object, no lock)."""
-    row = session.execute(select(Batch.priority, Batch.dedup).where(Batch.id == batch_id)).first()
-    return None if row is None else (row.priority, row.dedup)
+def lane_and_dedup(session: Session, batch_id: str) -> tuple[str, bool, str] | None:
+    """The batch's priority, dedup setting and tenant, read as plain values (no object, no lock)."""
+    row = session.execute(select(Batch.priority, Batch.dedup, Batch.tenant).where(Batch.id == batch_id)).first()
+    return None if row is None else (row.priority, row.dedup, row.tenant)
 
 
 def item_by_ref(session: Session, batch_id: str, ref: str) -> Job | None:

@@ -62,15 +62,23 @@ class LocalBlobStore:
 
 
 def s3_client(settings: Settings):
-    return _s3_client(settings.s3_endpoint_url, settings.s3_region)
+    return _s3_client(settings.s3_endpoint_url, settings.s3_region, settings.s3_instance_metadata)
 
 
 @lru_cache(maxsize=8)
-def _s3_client(endpoint_url: str | None, region: str | None):
-    """One client per process and endpoint: making one costs tens of milliseconds; they are thread-safe."""
-    import boto3
+def _s3_client(endpoint_url: str | None, region: str | None, instance_metadata: bool = False):
+    """One client per process and endpoint: making one costs tens of milliseconds; they are thread-safe.
 
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    Unless the deployment asks for it (``DEEPFAKE_S3_INSTANCE_METADATA``), the client never looks for
+    credentials at the cloud's instance-metadata address: with none configured it fails instead of
+    sending a request there on a client's behalf."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if not instance_metadata:
+        core.get_component("credential_provider").remove("iam-role")
+    return boto3.session.Session(botocore_session=core).client("s3", endpoint_url=endpoint_url, region_name=region)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

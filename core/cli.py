@@ -1,4 +1,4 @@
-"""The ``deepfake`` command: scan, serve, api, worker, migrate, train, evaluate."""
+"""The ``deepfake`` command: scan, serve, api, worker, migrate, keys, train, evaluate."""
 
 from __future__ import annotations
 
@@ -83,9 +83,23 @@ def cmd_migrate(_args: argparse.Namespace | None = None) -> int:
     return 0
 
 
+def _auth_refused(host: str) -> bool:
+    """True (with the reason on stderr) when DEEPFAKE_AUTH=off and ``host`` is not loopback."""
+    from api.auth import AuthModeRefused, check_auth_mode
+
+    try:
+        check_auth_mode(get_settings(), host)
+    except AuthModeRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if _auth_refused(args.host):
+        return 2
     cmd_migrate()
     uvicorn.run("api.app:app", host=args.host, port=args.port, workers=args.workers)
     return 0
@@ -123,8 +137,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    if _auth_refused(args.host):
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cmd_migrate()
+    _announce_admin_key(settings)
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
     # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
     worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
@@ -138,6 +155,91 @@ def cmd_serve(args: argparse.Namespace) -> int:
         worker.terminate()
         worker.wait(timeout=30)
     return 0
+
+
+def _announce_admin_key(settings) -> None:
+    """First start: make an admin key into a file only this user can read, and say where it is."""
+    from core import keys
+    from core.db import session_scope
+
+    if settings.auth == "off":
+        print("authentication is off (DEEPFAKE_AUTH=off): serving loopback callers only", flush=True)
+        return
+    with session_scope() as session:
+        written = keys.ensure_admin_key(session, settings.data_dir)
+    path = written or settings.data_dir / keys.ADMIN_KEY_FILE
+    if written or path.is_file():
+        print(f"admin API key in {path.resolve()} (readable by this user only): "
+              f"curl -H \"Authorization: Bearer $(cat {path})\" ...", flush=True)
+    else:
+        print("an admin API key exists; `deepfake keys create --scope admin` makes another", flush=True)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Print the new key's details, then the key alone on the last line (it is shown only this once)."""
+    from core import keys
+    from core.db import session_scope
+
+    cmd_migrate()
+    try:
+        with session_scope() as session:
+            new = keys.create(session, name=args.name, scopes=args.scope or list(keys.DEFAULT_SCOPES),
+                              tenant=args.tenant)
+    except keys.KeyRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created key {new.row.prefix} ({new.row.name}) for tenant {new.row.tenant}, "
+          f"scopes {','.join(new.row.scopes)}; store it now, it is not shown again:")
+    print(new.secret)
+    return 0
+
+
+def cmd_keys_list(_args: argparse.Namespace) -> int:
+    from core import keys
+    from core.db import session_scope
+
+    cmd_migrate()
+    with session_scope() as session:
+        rows = keys.listed(session)
+        print(f"{'prefix':<14} {'state':<8} {'tenant':<16} {'scopes':<22} {'created':<20} name")
+        for row in rows:
+            state = "revoked" if row.revoked_at else "active"
+            print(f"{row.prefix:<14} {state:<8} {row.tenant:<16} {','.join(row.scopes):<22} "
+                  f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.name}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from core import keys
+    from core.db import session_scope
+
+    cmd_migrate()
+    try:
+        with session_scope() as session:
+            row = keys.revoke(session, args.prefix)
+    except keys.KeyRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"revoked {row.prefix} ({row.name})")
+    return 0
+
+
+def _add_keys(sub) -> None:
+    from core.keys import SCOPES
+    from core.tables import DEFAULT_TENANT
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys").add_subparsers(
+        dest="keys_command", required=True)
+    p = keys.add_parser("create", help="a new key; printed alone on the last line, once")
+    p.add_argument("--name", required=True, help="who or what uses it")
+    p.add_argument("--scope", action="append", choices=SCOPES,
+                   help="repeat for several (default: jobs); admin sees every tenant")
+    p.add_argument("--tenant", default=DEFAULT_TENANT, help=f"whose jobs it sees (default: {DEFAULT_TENANT})")
+    p.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list", help="every key: prefix, state, tenant, scopes").set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke", help="revoke the key with this prefix (as `keys list` shows it)")
+    p.add_argument("prefix")
+    p.set_defaults(func=cmd_keys_revoke)
 
 
 def _exit_on_signal(_signum: int, _frame) -> None:
@@ -242,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_webhook_secret)
 
     _add_backlog(sub)
+    _add_keys(sub)
 
     p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
     p.add_argument("--data", required=True)

@@ -207,22 +207,27 @@ def reuse_result(session: Session, job: Job, earlier: Job) -> Job | None:
     return succeed(session, job.id, reused_result(earlier), reused_from=earlier.id)
 
 
-def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str) -> Job | None:
-    """A succeeded job that analysed the same bytes with the same model version."""
+def find_reusable(session: Session, *, sha256: str, key: str, exclude_id: str, tenant: str) -> Job | None:
+    """A succeeded job of the same tenant that analysed the same bytes with the same model version.
+
+    Never another tenant's: reusing it would tell the caller that somebody else uploaded the same file."""
     query = (select(Job).where(Job.sha256 == sha256, Job.model_key == key, Job.status == JobStatus.SUCCEEDED,
-                               Job.id != exclude_id).order_by(Job.finished_at).limit(1))
+                               Job.tenant == tenant, Job.id != exclude_id).order_by(Job.finished_at).limit(1))
     return session.execute(query).scalar_one_or_none()
 
 
-def find_reusable_many(session: Session, *, sha256s: set[str], key: str) -> dict[str, Job]:
-    """``find_reusable`` for many hashes in one query: the earliest analysis of each hash."""
-    if not sha256s:
+def find_reusable_many(session: Session, *, wanted: set[tuple[str, str]], key: str) -> dict[tuple[str, str], Job]:
+    """``find_reusable`` for many (tenant, sha256) pairs in one query: the earliest analysis of each hash
+    within each tenant, keyed by the pair."""
+    if not wanted:
         return {}
     # Only analyses, not their reuses: a file repeated a million times still matches one or two rows.
-    query = (select(Job).where(Job.sha256.in_(sha256s), Job.model_key == key, Job.status == JobStatus.SUCCEEDED,
-                               Job.reused_from.is_(None))
+    query = (select(Job).where(Job.sha256.in_({sha for _, sha in wanted}), Job.model_key == key,
+                               Job.tenant.in_({tenant for tenant, _ in wanted}),
+                               Job.status == JobStatus.SUCCEEDED, Job.reused_from.is_(None))
              .order_by(Job.finished_at.desc()))
-    return {job.sha256: job for job in session.execute(query).scalars()}  # the earliest is written last
+    found = {(job.tenant, job.sha256): job for job in session.execute(query).scalars()}  # the earliest last
+    return {pair: job for pair, job in found.items() if pair in wanted}
 
 
 def fail(session: Session, job_id: str, code: str, message: str) -> Job | None:

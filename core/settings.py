@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,20 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("media/", validation_alias=_env("S3_PREFIX", "DEEPFAKE_S3_PREFIX"))
     s3_endpoint_url: str | None = Field(None, validation_alias=_env("S3_ENDPOINT_URL", "DEEPFAKE_S3_ENDPOINT_URL"))
     s3_region: str | None = Field(None, validation_alias=_env("S3_REGION", "AWS_DEFAULT_REGION"))
+
+    # DEEPFAKE_S3_ALLOWED: "bucket" or "bucket/prefix" entries, comma-separated, that s3_uri/s3_prefix sources
+    # may name; unset: the configured bucket (see core.sources). The service's own S3_PREFIX is never readable.
+    s3_allowed: str | None = None
+    # boto3 may ask the cloud's instance-metadata address for credentials only when this says so: a
+    # deployment without S3 (or with keys in the environment) must not make that request on a client's behalf.
+    s3_instance_metadata: bool = False
+
+    # DEEPFAKE_AUTH: "on" (API keys on every /v1 route) or "off", allowed only while the API listens on
+    # loopback (api.auth refuses to start it otherwise, and refuses requests from elsewhere).
+    auth: Literal["on", "off"] = "on"
+    max_json_bytes: int = 1024 * 1024  # JSON request bodies over this get 413 (uploads have max_upload_bytes)
+    max_header_bytes: int = 16 * 1024  # request headers, all together, over this get 431
+    max_url_length: int = 2048  # media, callback and webhook URLs longer than this get 422
 
     model_path: Path | None = None  # DEEPFAKE_MODEL_PATH: a model directory or MesoNet .h5; None = shipped default
     max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels

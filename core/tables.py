@@ -51,12 +51,37 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+DEFAULT_TENANT = "default"  # the tenant of rows made before tenancy, and of keys made without --tenant
+
+
+def _tenant_column() -> Mapped[str]:
+    """Who owns a row: the tenant of the API key that made it (``core.tenancy`` decides who sees it)."""
+    # Not indexed: rows are found by ID (or hash) and then checked; an index would cost every bulk insert.
+    return mapped_column(String(64), default=DEFAULT_TENANT, server_default=DEFAULT_TENANT)
+
+
+class ApiKey(Base):
+    """An API key: only its hash is stored, with a short prefix shown to tell keys apart (``core.keys``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # the key's first characters, not secret
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    name: Mapped[str] = mapped_column(Text)
+    tenant: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Batch(Base):
     """A backlog submitted at once: its items are jobs with ``batch_id`` set."""
 
     __tablename__ = "batches"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = _tenant_column()
     status: Mapped[str] = mapped_column(String(16), index=True)  # ingesting | running | completed | canceled
     manifest_key: Mapped[str | None] = mapped_column(Text)  # blob holding the items as JSON lines
     open: Mapped[bool] = mapped_column(Boolean, default=False)  # items still being uploaded by a client
@@ -82,6 +107,7 @@ class Job(Base):
                             sqlite_where=UNDISPATCHED))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = _tenant_column()
     status: Mapped[str] = mapped_column(String(16), index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     source_kind: Mapped[str] = mapped_column(String(8))  # upload | url | s3
@@ -126,6 +152,7 @@ class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = _tenant_column()  # receives events of this tenant's jobs and batches only
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     previous_secret: Mapped[str | None] = mapped_column(Text)  # still signed with until it expires
@@ -145,6 +172,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id header, same on every try
+    tenant: Mapped[str] = _tenant_column()
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)

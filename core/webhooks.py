@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from core.clock import now
 from core.settings import Settings
 from core.signing import generate_secret
-from core.tables import Job, ServiceSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from core.tables import DEFAULT_TENANT, Job, ServiceSecret, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = ("job.succeeded", "job.failed", "job.canceled", "batch.completed")
 CALLBACK_SECRET = "callback_signing_secret"
@@ -31,9 +31,9 @@ FIRST_SEND_GRACE_S = 60
 # -- endpoints -----------------------------------------------------------------------------------
 
 def create_endpoint(session: Session, *, url: str, event_types: list[str], description: str | None = None,
-                    enabled: bool = True) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint(id=str(uuid.uuid4()), url=url, secret=generate_secret(), event_types=event_types,
-                               description=description, enabled=enabled, failing=False,
+                    enabled: bool = True, tenant: str = DEFAULT_TENANT) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(id=str(uuid.uuid4()), tenant=tenant, url=url, secret=generate_secret(),
+                               event_types=event_types, description=description, enabled=enabled, failing=False,
                                created_at=now(), updated_at=now())
     session.add(endpoint)
     session.commit()
@@ -89,11 +89,12 @@ def enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
     return list(session.execute(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).scalars())
 
 
-def _targets(endpoints: list[WebhookEndpoint], event_type: str,
-             callback_url: str | None) -> list[tuple[str | None, str]]:
-    """(endpoint ID or None, URL) for every receiver of an event: the callback, then subscribed endpoints."""
+def _targets(endpoints: list[WebhookEndpoint], event_type: str, callback_url: str | None,
+             tenant: str) -> list[tuple[str | None, str]]:
+    """(endpoint ID or None, URL) for every receiver of an event: the callback, then the endpoints of the
+    event's own tenant that subscribe to it (an endpoint never hears of another tenant's jobs)."""
     targets: list[tuple[str | None, str]] = [(None, callback_url)] if callback_url else []
-    return targets + [(e.id, e.url) for e in endpoints if event_type in e.event_types]
+    return targets + [(e.id, e.url) for e in endpoints if event_type in e.event_types and e.tenant == tenant]
 
 
 def add_job_events(session: Session, job: Job, public_url: str,
@@ -104,12 +105,13 @@ def add_job_events(session: Session, job: Job, public_url: str,
     """
     event_type = f"job.{job.status}"
     endpoints = enabled_endpoints(session) if endpoints is None else endpoints
-    targets = _targets(endpoints, event_type, job.callback_url)
+    targets = _targets(endpoints, event_type, job.callback_url, job.tenant)
     if not targets:
         return []
     body = event_body(job, event_type, public_url)
     deliveries = [
-        WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=job.id, endpoint_id=endpoint_id, url=url,
+        WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", tenant=job.tenant, job_id=job.id, endpoint_id=endpoint_id,
+                        url=url,
                         event_type=event_type, body=body, status=PENDING, attempts=0, next_attempt_at=now(),
                         # The finishing worker sends these at once; the dispatcher steps in only if that send
                         # never happens (the worker died after the commit).
@@ -130,14 +132,15 @@ def unsent_deliveries(session: Session, job_ids: list[str]) -> list[str]:
 def add_batch_event(session: Session, batch, counts: dict[str, int], public_url: str) -> None:
     """``batch.completed`` to the batch's callback and subscribed endpoints (the caller commits)."""
     event_type = "batch.completed"
-    targets = _targets(enabled_endpoints(session), event_type, batch.callback_url)
+    targets = _targets(enabled_endpoints(session), event_type, batch.callback_url, batch.tenant)
     data = {"id": batch.id, "status": "completed", "total": batch.total, "counts": counts,
             "url": f"{public_url.rstrip('/')}/v1/batches/{batch.id}"}
     body = json.dumps({"type": event_type, "timestamp": now().isoformat(), "data": data}, separators=(",", ":"))
     # No worker sends these at once: the dispatcher picks them up on its next pass.
-    session.add_all(WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", job_id=None, endpoint_id=endpoint_id, url=url,
-                                    event_type=event_type, body=body, status=PENDING, attempts=0,
-                                    next_attempt_at=now(), created_at=now()) for endpoint_id, url in targets)
+    session.add_all(WebhookDelivery(id=f"msg_{uuid.uuid4().hex}", tenant=batch.tenant, job_id=None,
+                                    endpoint_id=endpoint_id, url=url, event_type=event_type, body=body,
+                                    status=PENDING, attempts=0, next_attempt_at=now(), created_at=now())
+                    for endpoint_id, url in targets)
 
 
 def due_deliveries(session: Session, limit: int, lock_s: float) -> list[str]:

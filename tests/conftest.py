@@ -92,7 +92,8 @@ def _truncate(state: ServiceState) -> None:
     from core.db import engine
 
     with engine().begin() as conn:
-        tables = "jobs, video_segments, webhook_endpoints, webhook_deliveries, webhook_attempts, service_secrets"
+        tables = ("jobs, batches, video_segments, webhook_endpoints, webhook_deliveries, webhook_attempts, "
+                  "service_secrets, api_keys")
         conn.execute(text(f"TRUNCATE {tables}"))
     redis.Redis.from_url(state.redis_url).flushdb()
     shutil.rmtree(state.data_dir / "media", ignore_errors=True)

@@ -13,7 +13,7 @@ import pytest
 from core.db import session_scope
 from core.tables import Job
 from tests import media
-from tests.api_client import make_client
+from tests.api_client import make_client, new_key
 
 
 def _photo(quality: int) -> bytes:
@@ -97,6 +97,7 @@ def test_cancel_stops_queued_items(clean_db):
 def test_backlog_cli_resumes_without_submitting_twice(worker, api_server, tmp_path, monkeypatch):
     from core import backlog
 
+    monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
     folder = tmp_path / "backlog"
     folder.mkdir()
     for i in range(5):
@@ -205,6 +206,7 @@ def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path,
     from core import backlog
     from core.settings import get_settings
 
+    monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
     monkeypatch.setattr(get_settings(), "max_upload_bytes", 400_000)
     folder = tmp_path / "backlog"
     folder.mkdir()
@@ -247,6 +249,7 @@ def test_backlog_cli_waits_out_a_full_queue(worker, api_server, tmp_path, monkey
     import api.routes_jobs
     from core import backlog
 
+    monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
     depths = iter([10**9, 10**9])  # the bulk lane is full for the first two uploads, then has room
     monkeypatch.setattr(api.routes_jobs, "queue_depth", lambda lane: next(depths, 0))
     waits = []
@@ -327,9 +330,12 @@ def test_no_upload_joins_a_closed_batch(any_database):
         assert session.get(batches.Batch, batch_id).total == 0
 
 
-def test_manifest_items_a_text_column_cannot_hold_fail_alone(clean_db):
+def test_manifest_items_a_text_column_cannot_hold_fail_alone(clean_db, monkeypatch):
     """A NUL or a lone surrogate (valid JSON escapes) in an item fails that item, not the chunk's insert."""
-    from core import batches
+    from core import batches, db
+
+    monkeypatch.setenv("DEEPFAKE_S3_ALLOWED", "b")  # no S3 is configured: no bucket is allowed otherwise
+    db.reset()
 
     items = [{"url": "https://example.org/a\x00.jpg", "ref": "nul-in-url"}, {"s3_uri": "s3://b/k.jpg", "ref": "\ud800"},
              {"s3_uri": "s3://b/fine.jpg", "ref": "fine"}]

@@ -22,12 +22,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_serve(data_dir) -> tuple[subprocess.Popen, str]:
+def _start_serve(data_dir, **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """``deepfake serve`` on a free port; what it prints goes to ``serve.log`` beside ``data_dir``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
-    env["DEEPFAKE_DATA_DIR"] = str(data_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(DEEPFAKE_DATA_DIR=str(data_dir), **extra_env)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(data_dir.parent / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -52,11 +55,35 @@ def _stop(proc: subprocess.Popen) -> list:
     return alive
 
 
+def _admin_key(data_dir) -> str:
+    """The admin key ``serve`` wrote on its first start."""
+    return (data_dir / "admin.key").read_text().strip()
+
+
 @pytest.fixture
 def embedded_server(tmp_path):
     proc, base = _start_serve(tmp_path / "data")
     yield base, tmp_path / "data"
     _stop(proc)
+
+
+def test_serve_makes_an_admin_key_readable_by_this_user_only_and_says_where(embedded_server, tmp_path):
+    base, data_dir = embedded_server
+    key_file = data_dir / "admin.key"
+    assert str(key_file.resolve()) in (tmp_path / "serve.log").read_text()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert httpx.get(f"{base}/v1/jobs/x").status_code == 401
+    resp = httpx.get(f"{base}/v1/jobs/x", headers={"Authorization": f"Bearer {_admin_key(data_dir)}"})
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_serve_refuses_auth_off_beyond_loopback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
+    env.update(DEEPFAKE_DATA_DIR=str(tmp_path / "data"), DEEPFAKE_AUTH="off")
+    done = subprocess.run([sys.executable, "-m", "core.cli", "serve", "--host", "0.0.0.0", "--port",
+                           str(_free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "only on loopback" in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was set up
 
 
 def test_serve_stops_its_worker_when_terminated(tmp_path):
@@ -70,11 +97,12 @@ def test_serve_stops_its_worker_when_terminated(tmp_path):
 
 def test_submit_and_poll_on_embedded_defaults(embedded_server):
     base, data_dir = embedded_server
-    resp = httpx.post(f"{base}/v1/jobs", files={"file": ("a.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")})
+    api = _Authorized(_admin_key(data_dir))
+    resp = api.post(f"{base}/v1/jobs", files={"file": ("a.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")})
     assert resp.status_code == 202
     job_url = base + resp.headers["location"]
     deadline = time.monotonic() + 120
-    while (job := httpx.get(job_url).json())["status"] not in ("succeeded", "failed"):
+    while (job := api.get(job_url).json())["status"] not in ("succeeded", "failed"):
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
     assert job["status"] == "succeeded" and len(job["result"]["faces"]) == 1
@@ -83,13 +111,14 @@ def test_submit_and_poll_on_embedded_defaults(embedded_server):
 
 
 def test_batch_on_embedded_defaults(embedded_server, media_server):
-    base, _ = embedded_server
+    base, data_dir = embedded_server
+    api = _Authorized(_admin_key(data_dir))
     media_base, folder = media_server
     (folder / "a.jpg").write_bytes(media.jpeg_bytes(media.astronaut()))
     items = [{"url": f"{media_base}/a.jpg", "ref": "a"}, {"url": f"{media_base}/gone.jpg", "ref": "gone"}]
-    batch_id = httpx.post(f"{base}/v1/batches", json={"items": items}).json()["id"]
+    batch_id = api.post(f"{base}/v1/batches", json={"items": items}).json()["id"]
     deadline = time.monotonic() + 120
-    while (batch := httpx.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
+    while (batch := api.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
         assert time.monotonic() < deadline, batch
         time.sleep(0.1)
     assert batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 1
@@ -99,14 +128,29 @@ def test_folder_backlog_on_embedded_defaults(embedded_server, tmp_path):
     """Parallel uploads into one batch on SQLite, which has no row locks: every one is counted."""
     from core import backlog
 
-    base, _ = embedded_server
+    base, data_dir = embedded_server
+    api = _Authorized(_admin_key(data_dir))
     folder = tmp_path / "inbox"
     folder.mkdir()
     for i in range(20):
         (folder / f"{i}.jpg").write_bytes(media.jpeg_bytes(media.astronaut(), quality=40 + i))
-    batch_id = backlog.submit(str(folder), base, state_file=str(tmp_path / "state"), progress=False, parallel=4)
+    batch_id = backlog.submit(str(folder), base, state_file=str(tmp_path / "state"), progress=False, parallel=4,
+                              api_key=_admin_key(data_dir))
     deadline = time.monotonic() + 120
-    while (batch := httpx.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
+    while (batch := api.get(f"{base}/v1/batches/{batch_id}").json())["status"] != "completed":
         assert time.monotonic() < deadline, batch
         time.sleep(0.1)
     assert batch["total"] == 20 and batch["counts"]["succeeded"] == 20 and batch["progress"] == 1.0
+
+
+class _Authorized:
+    """``httpx.get`` / ``httpx.post`` with the admin key sent."""
+
+    def __init__(self, key: str):
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return httpx.get(url, headers=self.headers, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return httpx.post(url, headers=self.headers, **kwargs)

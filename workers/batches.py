@@ -27,10 +27,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from core import batches, jobs
-from core.blobs import default_blob_store, parse_s3_uri, s3_client
+from core.blobs import default_blob_store, s3_client
 from core.clock import now
 from core.db import session_scope
 from core.settings import Settings, get_settings
+from core.sources import ForbiddenSource, check_s3_prefix_uri
 from core.tables import Batch
 from workers.celery_app import DISPATCH_ITEMS, INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_jobs
 
@@ -68,7 +69,14 @@ def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
             yield entry
             continue
         try:
-            bucket, key_prefix = _split_prefix(prefix)
+            bucket, key_prefix = check_s3_prefix_uri(prefix, settings)
+        except ForbiddenSource as exc:  # refused before any request: one failed item, the bucket never asked
+            yield {"forbidden": prefix, "message": str(exc), "ref": entry.get("ref") or prefix}
+            continue
+        except ValueError as exc:
+            yield {"invalid": f"cannot list {prefix}: {exc}", "ref": entry.get("ref") or prefix}
+            continue
+        try:
             pages = s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
             for page in pages:
                 for obj in page.get("Contents", []):
@@ -76,12 +84,6 @@ def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
                         yield {"s3_uri": f"s3://{bucket}/{obj['Key']}", "ref": obj["Key"]}
         except Exception as exc:  # a prefix that cannot be listed is one failed item, not a failed batch
             yield {"invalid": f"cannot list {prefix}: {exc}", "ref": entry.get("ref") or prefix}
-
-
-def _split_prefix(uri: str) -> tuple[str, str]:
-    if uri.rstrip("/").count("/") < 3:  # s3://bucket or s3://bucket/
-        return uri.removeprefix("s3://").strip("/"), ""
-    return parse_s3_uri(uri)
 
 
 class _RateLimit:

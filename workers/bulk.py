@@ -89,12 +89,14 @@ def _model_key() -> str:
 
 
 def _stored_results(hashes: dict[Job, str], key: str) -> dict[Job, dict]:
-    """Jobs whose bytes this model version already analysed → that result, marked as reused (one query)."""
+    """Jobs whose bytes this model version already analysed for their tenant → that result, marked as
+    reused (one query)."""
     if not hashes:
         return {}
     with session_scope() as session:
-        found = jobs.find_reusable_many(session, sha256s=set(hashes.values()), key=key)
-        return {job: jobs.reused_result(found[sha]) for job, sha in hashes.items() if sha in found}
+        found = jobs.find_reusable_many(session, wanted={(job.tenant, sha) for job, sha in hashes.items()}, key=key)
+        return {job: jobs.reused_result(found[(job.tenant, sha)])
+                for job, sha in hashes.items() if (job.tenant, sha) in found}
 
 
 class _Group:
@@ -106,7 +108,9 @@ class _Group:
         self.outcomes: list[jobs.Outcome] = []
         self.images = ImageBatch(runtime.classifier(), limits(settings))
         self.in_batch: list[_Fetched] = []  # the items added to ``images``, in order
-        self.repeats: dict[str, list[Job]] = {}  # sha256 of an image in the batch → later jobs with those bytes
+        # (tenant, sha256) of an image in the batch → later jobs of that tenant with those bytes. A group may
+        # mix tenants (the dispatcher groups by lane): one tenant's job never reuses another's analysis.
+        self.repeats: dict[tuple[str, str], list[Job]] = {}
 
     def reuse(self, job: Job, result: dict) -> None:
         self.outcomes.append(jobs.Outcome(job.id, result, reused_from=result["reused_from"]))
@@ -117,8 +121,8 @@ class _Group:
             self.outcomes.append(jobs.Outcome(item.job.id, error=item.error))
         elif stored is not None:
             self.reuse(item.job, stored)
-        elif item.sha256 in self.repeats and item.job.dedup:
-            self.repeats[item.sha256].append(item.job)
+        elif _same_bytes(item) in self.repeats and item.job.dedup:
+            self.repeats[_same_bytes(item)].append(item.job)
         else:
             self._analyze(item)
 
@@ -129,7 +133,7 @@ class _Group:
             if found.kind == "image":
                 self.images.add(item.path, found, item.sha256)
                 self.in_batch.append(item)
-                self.repeats[item.sha256] = []
+                self.repeats[_same_bytes(item)] = []
                 return
             result = analyze_local(item.job, item.path, self.settings)
             if result is not None:  # None: a long video handed out in segments; the last one finishes it
@@ -153,19 +157,24 @@ class _Group:
         except Exception:
             log.exception("classifying a group of %d images crashed", len(self.in_batch))
             return [jobs.Outcome(job.id, error=CRASHED)
-                    for item in self.in_batch for job in (item.job, *self.repeats[item.sha256])]
+                    for item in self.in_batch for job in (item.job, *self.repeats[_same_bytes(item)])]
         outcomes = []
         for item, result in zip(self.in_batch, results, strict=True):
             # Downloads finish in any order: of the jobs with these bytes, the first in the group is the
             # analysis and the others reuse it, whichever arrived first. A job with dedup off never reuses:
             # when it was the one analysed, it stays the analysis.
-            first, *repeats = (item.job, *self.repeats[item.sha256])
+            first, *repeats = (item.job, *self.repeats[_same_bytes(item)])
             if item.job.dedup:
                 first, *repeats = sorted((first, *repeats), key=lambda job: self.position[job.id])
             outcomes.append(jobs.Outcome(first.id, {"reused": False, **result}))
             outcomes += [jobs.Outcome(repeat.id, {**result, "reused": True, "reused_from": first.id},
                                       reused_from=first.id) for repeat in repeats]
         return outcomes
+
+
+def _same_bytes(item: _Fetched) -> tuple[str, str]:
+    """What makes two items of a group repeats of each other: the same tenant and the same bytes."""
+    return item.job.tenant, item.sha256
 
 
 def _arrivals(started: list[Job], settings: Settings, folder: Path, key: str) -> Iterator[tuple[_Fetched, dict | None]]:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, parse_s3_uri, s3_client
+from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, s3_client
 from core.netguard import ForbiddenURL, check_url
 from core.settings import Settings
+from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
 from core.tables import Job
 from pipeline import ErrorCode, MediaError
 
@@ -42,7 +43,10 @@ def _fetch_url(url: str, dest: Path, settings: Settings) -> None:
 def _fetch_s3(uri: str, dest: Path, settings: Settings) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, key = parse_s3_uri(uri)
+    try:  # checked at submission too; again here, in case the allow-list has narrowed since
+        bucket, key = check_s3_object(uri, settings)
+    except ForbiddenSource as exc:
+        raise MediaError(FORBIDDEN_SOURCE, str(exc)) from exc
     try:
         download_s3_object(s3_client(settings), bucket, key, dest, settings.max_upload_bytes)
     except BlobNotFound as exc:

@@ -54,7 +54,7 @@ def reusable(job, sha256: str) -> dict | None:
     spec = runtime.classifier().spec
     with session_scope() as session:
         found = jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(spec.name, spec.version),
-                                   exclude_id=job.id)
+                                   exclude_id=job.id, tenant=job.tenant)
         return jobs.reused_result(found) if found else None
 
 
