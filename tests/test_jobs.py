@@ -50,9 +50,10 @@ def test_a_queued_repeat_reuses_an_earlier_result(clean_db):
     with session_scope() as s:
         jobs.start(s, first)
         jobs.succeed(s, first, {"verdict": "real", "model": {"name": "m", "version": "1"}})
-        earlier = jobs.find_reusable(s, sha256="a" * 64, key="m:1", exclude_id=repeat)
+        earlier = jobs.find_reusable(s, sha256="a" * 64, key="m:1", exclude_id=repeat, tenant="default")
         assert earlier.id == first
-        assert jobs.find_reusable(s, sha256="a" * 64, key="m:2", exclude_id=repeat) is None  # another model
+        another_model = jobs.find_reusable(s, sha256="a" * 64, key="m:2", exclude_id=repeat, tenant="default")
+        assert another_model is None
         done = jobs.reuse_result(s, jobs.get_job(s, repeat), earlier)
         assert (done.status, done.reused_from, done.result["reused"]) == (JobStatus.SUCCEEDED, first, True)
         assert done.attempts == 0, "no worker ran it"
