@@ -47,3 +47,11 @@ def wait_for_job(client: TestClient, job_id: str, timeout: float = 60.0) -> dict
             return body
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {body}")
+
+
+def wait_for_batch(client, batch_id: str, status: str = "completed", timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while (batch := client.get(f"/v1/batches/{batch_id}").json())["status"] != status:
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+    return batch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 import types
 
 import pytest
@@ -13,19 +12,11 @@ import pytest
 from core.db import session_scope
 from core.tables import Job
 from tests import media
-from tests.api_client import make_client, new_key
+from tests.api_client import make_client, new_key, wait_for_batch
 
 
 def _photo(quality: int) -> bytes:
     return media.jpeg_bytes(media.astronaut(), quality=quality)
-
-
-def wait_for_batch(client, batch_id: str, status: str = "completed", timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (batch := client.get(f"/v1/batches/{batch_id}").json())["status"] != status:
-        assert time.monotonic() < deadline, batch
-        time.sleep(0.1)
-    return batch
 
 
 def _rows(client, batch_id: str, fmt: str = "jsonl") -> list[dict]:
