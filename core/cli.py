@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.cli_models import add_model_commands
 from core.files import media_files
 from core.settings import get_settings
 
@@ -246,29 +247,6 @@ def _exit_on_signal(_signum: int, _frame) -> None:
     raise SystemExit(0)  # a stop that was asked for; the finally blocks on the way out stop the worker
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training import AUGMENT_PRESETS, TrainConfig, train
-
-    cfg = TrainConfig(data=args.data, out=args.out, architecture=args.architecture, input_size=args.input_size,
-                      epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                      patience=args.patience, seed=args.seed, init_model=args.init_model,
-                      max_train=args.max_train, name=args.name, version=args.version,
-                      augment=dict(AUGMENT_PRESETS[args.augment]))
-    print(f"model written to {train(cfg, export_only=args.export_only)}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipeline.evaluation import evaluate_folder
-
-    report = evaluate_folder(args.data, args.model, plots_dir=args.plots, limit=args.limit, seed=args.seed)
-    text = json.dumps(report, indent=2)
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)
-    return 0
-
-
 def cmd_backlog_submit(args: argparse.Namespace) -> int:
     from core.backlog import BacklogError, submit
 
@@ -346,33 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backlog(sub)
     _add_keys(sub)
 
-    p = sub.add_parser("train", help="train a classifier from {train,val,test}/{real,fake} folders")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="run directory (resumes if it holds a checkpoint)")
-    p.add_argument("--architecture", default="sepnet", choices=["sepnet"])
-    p.add_argument("--input-size", type=int, default=160)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--patience", type=int, default=6)
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--augment", choices=["mild", "strong"], default="mild", help="augmentation preset")
-    p.add_argument("--init-model", help="fine-tune from this model")
-    p.add_argument("--max-train", type=int, help="cap the images per split (smoke runs)")
-    p.add_argument("--name", default="sepnet-dfdc")
-    p.add_argument("--version", default="1.0.0")
-    p.add_argument("--export-only", action="store_true",
-                   help="export the run's best checkpoint (with its recorded config) without training")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("evaluate", help="metrics of a model on a labelled folder")
-    p.add_argument("--data", required=True, help="a dataset root (its test split) or a {real,fake} folder")
-    p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
-    p.add_argument("--json", help="write the report here")
-    p.add_argument("--plots", help="write ROC, confusion matrix and score histogram PNGs here")
-    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of this many images")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_evaluate)
+    add_model_commands(sub)
     return parser
 
 

@@ -80,7 +80,8 @@ def degrade(rgb: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     if rng.random() < 0.2:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.5))
     if rng.random() < 0.7:
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 96))])
+        quality = int(rng.integers(30, 96))
+        _ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img), [cv2.IMWRITE_JPEG_QUALITY, quality])
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return cv2.resize(np.ascontiguousarray(img), (size, size), interpolation=cv2.INTER_AREA)
 
@@ -108,7 +109,10 @@ def _samples(path: str, dataset: str, label: int, crop: Crop, rng, size: int, va
     """(image, blend target, synthetic target, is_sbi) tuples for one source image."""
     y = _targets(dataset, label)
     for _ in range(variants):
-        img = cv2.resize(crop.rgb, (size, size), interpolation=cv2.INTER_AREA) if clean else degrade(crop.rgb, rng, size)
+        if clean:
+            img = cv2.resize(crop.rgb, (size, size), interpolation=cv2.INTER_AREA)
+        else:
+            img = degrade(crop.rgb, rng, size)
         yield img, y[0], y[1], 0
     if label == 0:
         for _ in range(blends):

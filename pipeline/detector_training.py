@@ -35,6 +35,7 @@ class DetectorConfig:
     patience: int = 3
     seed: int = 1234
     max_train: int | None = None  # images per dataset and split, for smoke runs
+    init_model: str | None = None  # fine-tune from this two-head model directory or .keras file
     name: str = "lite0-blend-synthetic"
     version: str = "2.0.0"
     heads: list[str] = field(default_factory=lambda: list(HEADS))
@@ -166,6 +167,12 @@ def train_detector(cfg: DetectorConfig) -> Path:
         model = keras.models.load_model(out / "last.keras", custom_objects={"masked_bce": masked_bce})
     else:
         model = upper_model(cfg, train["features"].shape[1:])
+        if cfg.init_model:
+            from pipeline.backbone import copy_weights_by_name
+
+            init = Path(cfg.init_model)
+            copy_weights_by_name(keras.models.load_model(init / "model.keras" if init.is_dir() else init,
+                                                         compile=False), model)
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.epochs * steps)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay), loss=masked_bce)
     batches = _Batches(train["features"], train["targets"], cfg.batch_size, cfg.seed + state["epoch"], True)

@@ -1,4 +1,4 @@
-"""Detection metrics in plain numpy. ``labels``: 1 = fake; ``scores``: P(fake)."""
+"""Detection metrics, computed with scikit-learn. ``labels``: 1 = fake; ``scores``: P(fake)."""
 
 from __future__ import annotations
 
@@ -7,50 +7,75 @@ import numpy as np
 EPS = 1e-7
 
 
+def _both_classes(labels: np.ndarray) -> bool:
+    return len(np.unique(np.asarray(labels))) == 2
+
+
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False-positive rates, true-positive rates and thresholds, ties grouped."""
-    labels = np.asarray(labels, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="mergesort")
-    s, y = scores[order], labels[order]
-    last_of_tie = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[last_of_tie]
-    fps = (last_of_tie + 1) - tps
-    tpr = np.r_[0.0, tps / max(int(y.sum()), 1)]
-    fpr = np.r_[0.0, fps / max(int(len(y) - y.sum()), 1)]
-    return fpr, tpr, np.r_[np.inf, s[last_of_tie]]
+    """False-positive rates, true-positive rates and thresholds (scikit-learn), ties grouped.
+
+    Every distinct score is a threshold (``drop_intermediate=False``), so a threshold picked
+    from this curve is one the data actually has. The first threshold is +inf.
+    """
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    fpr, tpr, thresholds = sk_roc_curve(np.asarray(labels, np.int64), np.asarray(scores, np.float64),
+                                        drop_intermediate=False)
+    return fpr, tpr, thresholds
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(np.trapezoid(tpr, fpr))
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC-AUC in [0, 1] (scikit-learn ``roc_auc_score``); None when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    if not _both_classes(labels):
+        return None
+    return float(roc_auc_score(np.asarray(labels, np.int64), np.asarray(scores, np.float64)))
 
 
-def eer(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Equal error rate: where the false-positive and false-negative rates cross."""
+def eer(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Equal error rate: where the false-positive and false-negative rates cross; None with one class."""
+    if not _both_classes(labels):
+        return None
     fpr, tpr, _ = roc_curve(labels, scores)
     fnr = 1.0 - tpr
     i = int(np.argmin(np.abs(fnr - fpr)))
     return float((fpr[i] + fnr[i]) / 2.0)
 
 
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float | None:
+    """The highest true-positive rate at a false-positive rate of at most ``max_fpr``; None with one class."""
+    if not _both_classes(labels):
+        return None
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= max_fpr].max())
+
+
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean binary cross-entropy in nats (scikit-learn ``log_loss``), probabilities clipped to [1e-7, 1 - 1e-7]."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
     p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1 - EPS)
-    y = np.asarray(labels, dtype=np.float64)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(sk_log_loss(np.asarray(labels, np.int64), p, labels=[0, 1]))
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width bins of P(fake), weighted by bin size."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.asarray(probs, dtype=np.float64)
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            total += in_bin.mean() * abs(p[in_bin].mean() - y[in_bin].mean())
-    return float(total)
+    """ECE (Guo et al., ICML 2017): |mean P(fake) - fraction fake| over equal-width bins, weighted by size.
+
+    The per-bin means come from scikit-learn's ``calibration_curve`` (uniform strategy), which
+    drops empty bins; the weights count the same bins.
+    """
+    from sklearn.calibration import calibration_curve
+
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
+    if not _both_classes(y):
+        return float(abs(p.mean() - y.mean()))
+    frac_fake, mean_prob = calibration_curve(y, p, n_bins=bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)  # sklearn's own binning
+    weights = counts[counts > 0] / len(p)
+    return float(np.sum(weights * np.abs(mean_prob - frac_fake)))
 
 
 def confusion(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, int]:
@@ -86,6 +111,8 @@ def binary_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> di
         "tnr": _ratio(c["tn"], c["tn"] + c["fp"]),
         "log_loss": log_loss(labels, probs),
         "eer": eer(labels, probs),
+        "tpr_at_fpr_1pct": tpr_at_fpr(labels, probs, 0.01),
+        "tpr_at_fpr_5pct": tpr_at_fpr(labels, probs, 0.05),
         "ece": expected_calibration_error(labels, probs),
         "confusion": c,
     }
