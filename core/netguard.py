@@ -1,14 +1,21 @@
-"""Refuse URLs that point into our own network (SSRF).
+"""Refuse URLs that point into our own network (SSRF), and connect only where the check looked.
 
-Media URLs come from clients; fetching one must not reach loopback, private,
-link-local or cloud-metadata addresses unless a setting allows it.
+Media URLs and webhook receivers come from clients; fetching one must not reach loopback, private,
+link-local or cloud-metadata addresses unless a setting allows it. The check resolves the host once;
+the request then goes to that exact address (``pinned``), with the original Host header and TLS
+server name, so a DNS answer that changes between the check and the connection (DNS rebinding) is
+never used. Refusals say "refused" and nothing more: whether an internal name exists, or what an
+internal service would answer, is not something a caller can learn from us.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+Resolver = Callable[..., list]  # socket.getaddrinfo's shape; tests inject their own
 
 
 class ForbiddenURL(ValueError):
@@ -22,17 +29,27 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, allow_private: bool = False) -> list[str]:
-    """Resolve the URL's host; return its addresses or raise ``ForbiddenURL``."""
+def check_url(url: str, allow_private: bool = False, resolve: Resolver | None = None) -> list[str]:
+    """Resolve the URL's host once; return its addresses, sorted, or raise ``ForbiddenURL``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ForbiddenURL("only http and https URLs with a host are accepted")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ForbiddenURL(f"cannot resolve {parts.hostname}") from exc
+        infos = (resolve or socket.getaddrinfo)(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                                type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ForbiddenURL("refused") from exc  # the same answer as for a private host: no probing our DNS
     addresses = sorted({info[4][0] for info in infos})
-    if not allow_private and not all(_is_public(a) for a in addresses):
-        raise ForbiddenURL(f"{parts.hostname} resolves to a non-public address")
+    if not addresses or (not allow_private and not all(_is_public(a) for a in addresses)):
+        raise ForbiddenURL("refused")
     return addresses
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict]:
+    """The URL rewritten to connect to ``address``, the Host header to send, and the TLS server name
+    (an httpx request extension), so the certificate is still checked against the URL's host."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions

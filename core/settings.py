@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     segment_retries: int = 2
 
     url_fetch_timeout_s: float = 20.0
+    url_max_redirects: int = 3  # each hop is checked like the first URL
     allow_private_urls: bool = False  # let url jobs fetch from loopback/private addresses (tests, intranets)
 
     # Webhooks: private receivers only when allowed; the retry schedule in seconds after each failure.

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+
 import pytest
 
 from core.netguard import ForbiddenURL, check_url
+from core.settings import Settings
+from pipeline import MediaError
+from workers.media import _fetch_url
 
 
 @pytest.mark.parametrize("url", [
@@ -18,3 +25,97 @@ def test_private_and_odd_addresses_are_refused(url):
 
 def test_loopback_allowed_only_by_setting():
     assert check_url("http://127.0.0.1:8080/x", allow_private=True) == ["127.0.0.1"]
+
+
+# -- media URL fetches: pinned to the checked address, every redirect hop checked -------------------
+
+class _Site:
+    """A loopback HTTP server answering from ``routes`` (path → (status, headers, body)); records paths."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict, bytes]]):
+        site = self
+        self.paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                site.paths.append(self.path)
+                status, headers, body = routes.get(self.path, (404, {}, b""))
+                self.send_response(status)
+                for name, value in {**headers, "content-length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _resolver(answers: dict[str, list[str]], calls: list[str]):
+    """getaddrinfo for made-up names: each call for a name takes its next answer (the last one repeats)."""
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        calls.append(host)
+        address = answers[host][min(calls.count(host), len(answers[host])) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return resolve
+
+
+def test_a_rebinding_name_is_never_fetched_from_loopback(monkeypatch, tmp_path):
+    """Public on the first lookup, 127.0.0.1 on every later one: the fetch goes to the public address
+    (unreachable here) and the loopback server never hears of it, whoever resolves the name again."""
+    site = _Site({"/a.jpg": (200, {}, b"internal secret")})
+    calls: list[str] = []
+    resolve = _resolver({"rebind.test": ["93.184.216.34", "127.0.0.1"]}, calls)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # any second look-up, by anyone, gets loopback
+    settings = Settings(allow_private_urls=False, url_fetch_timeout_s=2)
+    try:
+        with pytest.raises(MediaError) as failed:
+            _fetch_url(f"http://rebind.test:{site.port}/a.jpg", tmp_path / "media", settings, resolve)
+    finally:
+        site.close()
+    assert site.paths == [] and calls == ["rebind.test"]
+    assert failed.value.code == "fetch_failed" and "secret" not in failed.value.message
+
+
+def test_a_private_answer_is_refused_with_nothing_but_refused(tmp_path):
+    resolve = _resolver({"intranet.test": ["10.1.2.3"]}, [])
+    with pytest.raises(MediaError) as failed:
+        _fetch_url("http://intranet.test/a.jpg", tmp_path / "m", Settings(allow_private_urls=False), resolve)
+    assert failed.value.code == "forbidden_url" and failed.value.message == "http://intranet.test/a.jpg: refused"
+
+
+def test_each_redirect_hop_is_checked_and_resolved_once(tmp_path):
+    target = _Site({"/b": (200, {}, b"the media")})
+    start = _Site({"/a": (302, {"location": f"http://second.test:{target.port}/b"}, b"")})
+    calls: list[str] = []
+    resolve = _resolver({"first.test": ["127.0.0.1"], "second.test": ["127.0.0.1"]}, calls)
+    try:
+        _fetch_url(f"http://first.test:{start.port}/a", tmp_path / "m", Settings(allow_private_urls=True), resolve)
+    finally:
+        start.close()
+        target.close()
+    assert (tmp_path / "m").read_bytes() == b"the media"
+    assert calls == ["first.test", "second.test"] and (start.paths, target.paths) == (["/a"], ["/b"])
+
+
+def test_redirects_are_capped(tmp_path):
+    site = _Site({"/loop": (302, {"location": "/loop"}, b"")})
+    try:
+        with pytest.raises(MediaError) as failed:
+            _fetch_url(f"http://127.0.0.1:{site.port}/loop", tmp_path / "m",
+                       Settings(allow_private_urls=True, url_max_redirects=3))
+    finally:
+        site.close()
+    assert failed.value.code == "fetch_failed" and len(site.paths) == 4

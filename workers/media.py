@@ -6,38 +6,61 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 
 from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, s3_client
-from core.netguard import ForbiddenURL, check_url
+from core.netguard import ForbiddenURL, Resolver, check_url, pinned
 from core.settings import Settings
 from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
 from core.tables import Job
 from pipeline import ErrorCode, MediaError
 
+REDIRECTS = (301, 302, 303, 307, 308)
 
-def _fetch_url(url: str, dest: Path, settings: Settings) -> None:
-    """Stream a URL to disk, refusing private addresses and bodies over the size limit."""
+
+def _fetch_url(url: str, dest: Path, settings: Settings, resolve: Resolver | None = None) -> None:
+    """Stream a URL to disk. Every hop (the URL, then each redirect, at most ``url_max_redirects``) is
+    checked and connected to at the address the check saw, never resolved again. Raises ``MediaError``:
+    ``forbidden_url`` ("refused", nothing more), ``source_not_found``, ``fetch_failed`` or ``too_large``."""
+    with httpx.Client(timeout=settings.url_fetch_timeout_s, follow_redirects=False) as client:
+        for _ in range(settings.url_max_redirects + 1):
+            with _pinned_get(client, url, settings, resolve) as resp:
+                if resp.status_code in REDIRECTS and resp.headers.get("location"):
+                    url = urljoin(url, resp.headers["location"])
+                    continue
+                if resp.status_code != 200:
+                    code = ErrorCode.SOURCE_NOT_FOUND if resp.status_code in (404, 410) else ErrorCode.FETCH_FAILED
+                    raise MediaError(code, f"GET {url} answered {resp.status_code}")
+                _write_body(resp, dest, settings.max_upload_bytes)
+                return
+    raise MediaError(ErrorCode.FETCH_FAILED, f"more than {settings.url_max_redirects} redirects")
+
+
+@contextmanager
+def _pinned_get(client: httpx.Client, url: str, settings: Settings, resolve: Resolver | None) -> Iterator:
+    """One GET of ``url``, sent to the address that passed the check (a streamed response)."""
     try:
-        check_url(url, settings.allow_private_urls)
+        address = check_url(url, settings.allow_private_urls, resolve)[0]
     except ForbiddenURL as exc:
-        raise MediaError(ErrorCode.FORBIDDEN_URL, str(exc)) from exc
-    size = 0
+        raise MediaError(ErrorCode.FORBIDDEN_URL, f"{url}: {exc}") from exc
+    target, headers, extensions = pinned(url, address)
     try:
-        # Redirects are not followed: each hop would need the same address check.
-        with httpx.stream("GET", url, timeout=settings.url_fetch_timeout_s, follow_redirects=False) as resp:
-            if resp.status_code != 200:
-                code = ErrorCode.SOURCE_NOT_FOUND if resp.status_code in (404, 410) else ErrorCode.FETCH_FAILED
-                raise MediaError(code, f"GET {url} answered {resp.status_code}")
-            with open(dest, "wb") as out:
-                for chunk in resp.iter_bytes(1 << 16):
-                    size += len(chunk)
-                    if size > settings.max_upload_bytes:
-                        raise MediaError(ErrorCode.TOO_LARGE, f"over the limit of {settings.max_upload_bytes} bytes")
-                    out.write(chunk)
+        with client.stream("GET", target, headers=headers, extensions=extensions) as resp:
+            yield resp
     except httpx.HTTPError as exc:
-        raise MediaError(ErrorCode.FETCH_FAILED, f"GET {url} failed: {exc}") from exc
+        raise MediaError(ErrorCode.FETCH_FAILED, f"GET {url} failed: {type(exc).__name__}") from exc
+
+
+def _write_body(resp: httpx.Response, dest: Path, max_bytes: int) -> None:
+    size = 0
+    with open(dest, "wb") as out:
+        for chunk in resp.iter_bytes(1 << 16):
+            size += len(chunk)
+            if size > max_bytes:
+                raise MediaError(ErrorCode.TOO_LARGE, f"over the limit of {max_bytes} bytes")
+            out.write(chunk)
 
 
 def _fetch_s3(uri: str, dest: Path, settings: Settings) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from core import webhooks
 from core.db import session_scope
-from core.netguard import ForbiddenURL, check_url
+from core.netguard import ForbiddenURL, check_url, pinned
 from core.settings import Settings, get_settings
 from core.signing import signature_header
 from core.tables import WebhookDelivery, WebhookEndpoint
@@ -24,15 +23,6 @@ from workers.celery_app import DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, WEBHOOK_QUEUE
 
 log = logging.getLogger(__name__)
 USER_AGENT = "deepfake-detect-webhooks/1"
-
-
-def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict]:
-    """The URL rewritten to the checked address, the Host header and the TLS server name."""
-    parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    return urlunsplit(parts._replace(netloc=netloc)), {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions
 
 
 def send(url: str, msg_id: str, body: str, secrets: list[str], settings: Settings) -> webhooks.Outcome:
@@ -43,7 +33,7 @@ def send(url: str, msg_id: str, body: str, secrets: list[str], settings: Setting
         return webhooks.Outcome(None, 0.0, f"refused: {exc}")
     raw = body.encode()
     timestamp = int(time.time())
-    target, headers, extensions = _pinned(url, address)
+    target, headers, extensions = pinned(url, address)
     headers.update({
         "content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp), "webhook-signature": signature_header(secrets, msg_id, timestamp, raw),
