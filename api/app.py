@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors, routes_batches, routes_health, routes_jobs, routes_webhooks
+from api.limits import RequestLimits
 
 
 def create_app() -> FastAPI:
@@ -14,6 +15,7 @@ def create_app() -> FastAPI:
         description="Submit photos; faces are found and scored for manipulation. See the README for the result format.",
     )
     errors.install(app)
+    app.add_middleware(RequestLimits)
     app.include_router(routes_health.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_webhooks.router)

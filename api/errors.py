@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +21,7 @@ def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+log = logging.getLogger(__name__)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media"}
 
 
@@ -30,6 +34,15 @@ def install(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         return JSONResponse(error_body("invalid_request", "the request is not valid", details=details), 422)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log under an ID the caller can quote; the caller gets the ID only.
+        request_id = uuid.uuid4().hex
+        log.error("request %s %s failed (request id %s)", request.method, request.url.path, request_id,
+                  exc_info=exc)
+        return JSONResponse(error_body("internal_error", "an internal error occurred; quote the request_id",
+                                       request_id=request_id), 500, headers={"X-Request-ID": request_id})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
