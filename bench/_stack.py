@@ -26,9 +26,13 @@ def stack():
         sys.exit(f"benchmarks need Postgres and Redis on 127.0.0.1: {state.postgres_error} {state.redis_error}")
     os.environ.update(DATABASE_URL=state.database_url, REDIS_URL=state.redis_url,
                       DEEPFAKE_DATA_DIR=str(state.data_dir), TF_CPP_MIN_LOG_LEVEL="2")
+    from core import keys
+    from core.db import session_scope
     from core.migrate import upgrade
 
     upgrade(state.database_url)
+    with session_scope() as session:  # clients send it as real ones do: the key check is part of each request
+        os.environ["DEEPFAKE_API_KEY"] = keys.create(session, name="bench", scopes=[keys.ADMIN]).secret
     try:
         yield state
     finally:
@@ -52,6 +56,11 @@ def start_api(port: int, cpus: str | None = None) -> subprocess.Popen:
     process = subprocess.Popen(argv, env=os.environ.copy())
     wait_http(f"http://127.0.0.1:{port}/healthz")
     return process
+
+
+def auth_headers() -> dict[str, str]:
+    """The Authorization header with the stack's key (``DEEPFAKE_API_KEY``, set by ``stack``)."""
+    return {"Authorization": f"Bearer {os.environ['DEEPFAKE_API_KEY']}"}
 
 
 def wait_http(url: str, timeout: float = 120) -> None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from bench._stack import percentiles, stack, wait_http
+from bench._stack import auth_headers, percentiles, stack, wait_http
 from tests import media
 
 
@@ -34,7 +34,7 @@ async def _load(url: str, body: bytes, total: int, concurrency: int) -> tuple[li
             latencies.append((time.perf_counter() - start) * 1000)
             failures += resp.status_code != 202
 
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=auth_headers()) as client:
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
     return latencies, failures
 

@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench._stack import stack, start_api, start_worker
+from bench._stack import auth_headers, stack, start_api, start_worker
 
 SHARED_CROPS = Path(__file__).resolve().parents[2] / "shared/data/faces/dfdc/train"
 
@@ -166,7 +166,7 @@ def _run_folder(api_url: str, folder: Path, state: Path) -> tuple[str, float, fl
     start = time.perf_counter()
     batch_id = backlog.submit(str(folder), api_url, state_file=str(state), progress=False)
     uploaded = time.perf_counter() - start
-    with httpx.Client(base_url=api_url) as client:
+    with httpx.Client(base_url=api_url, headers=auth_headers()) as client:
         while client.get(f"/v1/batches/{batch_id}").json()["status"] != "completed":
             time.sleep(0.25)
     return batch_id, uploaded, time.perf_counter() - start
