@@ -116,6 +116,8 @@ def evaluate_datasets(datas: list[str | Path], model: str | Path | None = None, 
         scores.append(s)
     scores = np.concatenate(scores)
     found = ~np.isnan(scores)
+    if not found.any():
+        raise ValueError("no face was found in any image: nothing to evaluate (try without --detect)")
     report = build_report(classifier, ", ".join(loaded), labels[found], scores[found], plots_dir, seed)
     report.update(no_face=int((~found).sum()), detect=detect, by_dataset=by_dataset)
     if perturb:

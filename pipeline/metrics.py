@@ -94,7 +94,11 @@ def _ratio(num: int, den: int) -> float:
 
 
 def binary_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
-    """Every figure the model card and ``deepfake evaluate`` report."""
+    """Every figure the model card and ``deepfake evaluate`` report; figures are None with no sample."""
+    if len(labels) == 0:
+        return {"n": 0, "n_fake": 0, "n_real": 0, "threshold": float(threshold),
+                **dict.fromkeys(("roc_auc", "accuracy", "precision", "recall", "f1", "tnr", "log_loss", "eer",
+                                 "tpr_at_fpr_1pct", "tpr_at_fpr_5pct", "ece", "confusion"))}
     c = confusion(labels, probs, threshold)
     precision = _ratio(c["tp"], c["tp"] + c["fp"])
     recall = _ratio(c["tp"], c["tp"] + c["fn"])
