@@ -34,7 +34,7 @@ def test_self_blended_image_changes_only_pixels_inside_its_mask():
     for seed in range(5):
         blended, mask = self_blend(face, np.random.default_rng(seed), landmarks=landmarks)
         assert blended.shape == face.shape and blended.dtype == np.uint8
-        assert mask.shape == face.shape[:2] and 0.0 <= mask.min() and mask.max() <= 1.0
+        assert mask.shape == face.shape[:2] and mask.min() >= 0.0 and mask.max() <= 1.0
         changed = np.any(blended != face, axis=2)
         assert changed.any()
         assert not changed[mask == 0].any()  # outside the mask the face is its own
