@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.errors import ApiError
-from core import keys
+from core import keys, ratelimit
 from core.db import session_scope
 from core.keys import Principal
 from core.settings import Settings, get_settings
@@ -52,8 +52,8 @@ def _presented_key(request: Request) -> str:
 
 
 def principal(request: Request) -> Principal:
-    """The caller, or 401. The key is checked in a session of its own, closed at once, so that no
-    transaction stays open while the request's body streams in."""
+    """The caller, or 401; 429 ``rate_limited`` past its key's rate limit. The key is checked in a session
+    of its own, closed at once, so that no transaction stays open while the request's body streams in."""
     settings = get_settings()
     if settings.auth == "off":
         if not is_loopback(request.client.host if request.client else None):
@@ -64,8 +64,19 @@ def principal(request: Request) -> Principal:
         found = keys.authenticate(session, presented)
     if found is None:
         raise _unauthorized("the API key is not valid (unknown or revoked)")
-    request.state.principal = found
+    _limit(settings, found, request)
     return found
+
+
+def _limit(settings: Settings, found: Principal, request: Request) -> None:
+    """Take a token; the RateLimit-* headers go on whatever answer follows (``api.limits`` adds them)."""
+    decision = ratelimit.take(settings, found.key_id)
+    if decision is None:
+        return
+    request.state.rate_limit = decision
+    if not decision.allowed:
+        raise ApiError(429, "rate_limited", f"too many requests with this key; retry after {decision.retry_after_s} s",
+                       headers=decision.headers())
 
 
 def requires(scope: str):

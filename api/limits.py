@@ -49,6 +49,22 @@ def _capped(receive, limit: int):
     return capped
 
 
+def _with_rate_limit_headers(scope, send):
+    """``send`` that puts the RateLimit-* headers of the caller's key (``api.auth`` leaves its decision in
+    the request state) on the answer, whatever route or error handler made it."""
+
+    async def sending(message):
+        decision = scope.get("state", {}).get("rate_limit")
+        if message["type"] == "http.response.start" and decision is not None:
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()
+                     if k.lower().encode() not in present]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sending
+
+
 class RequestLimits:
     """ASGI middleware: 431 ``headers_too_large``; 413 ``too_large`` for bodies other than uploads."""
 
@@ -58,6 +74,7 @@ class RequestLimits:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        send = _with_rate_limit_headers(scope, send)
         settings = get_settings()
         if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > settings.max_header_bytes:
             return await _refuse(send, 431, "headers_too_large",

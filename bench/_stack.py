@@ -24,8 +24,10 @@ def stack():
     start_services(state, "bench_" + uuid.uuid4().hex[:8])
     if not (state.database_url and state.redis_url):
         sys.exit(f"benchmarks need Postgres and Redis on 127.0.0.1: {state.postgres_error} {state.redis_error}")
+    # The rate limit is checked on every request as in a deployment, but set too high to refuse any.
     os.environ.update(DATABASE_URL=state.database_url, REDIS_URL=state.redis_url,
-                      DEEPFAKE_DATA_DIR=str(state.data_dir), TF_CPP_MIN_LOG_LEVEL="2")
+                      DEEPFAKE_DATA_DIR=str(state.data_dir), TF_CPP_MIN_LOG_LEVEL="2",
+                      DEEPFAKE_RATE_LIMIT_PER_SECOND="1000000", DEEPFAKE_RATE_LIMIT_BURST="1000000")
     from core import keys
     from core.db import session_scope
     from core.migrate import upgrade

@@ -9,6 +9,7 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, close_all_sessions, sessionmaker
 
+from core import ratelimit
 from core.blobs import _http, _s3_client, default_blob_store
 from core.settings import get_settings
 
@@ -69,3 +70,4 @@ def reset(close: bool = True) -> None:
     default_blob_store.cache_clear()
     _s3_client.cache_clear()
     _http.cache_clear()
+    ratelimit.forget()

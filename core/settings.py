@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_json_bytes: int = 1024 * 1024  # JSON request bodies over this get 413 (uploads have max_upload_bytes)
     max_header_bytes: int = 16 * 1024  # request headers, all together, over this get 431
     max_url_length: int = 2048  # media, callback and webhook URLs longer than this get 422
+    # Per API key: a bucket of rate_limit_burst requests refilled at rate_limit_per_second (0: no limit).
+    # The default leaves room for `deepfake backlog submit` (~50 uploads/s measured) and its polling.
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 200
 
     model_path: Path | None = None  # DEEPFAKE_MODEL_PATH: a model directory or MesoNet .h5; None = shipped default
     max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels
