@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -157,6 +157,13 @@ def cancel_batch(batch_id: str, session: SessionDep, caller: JobsCaller) -> Batc
     _batch(session, batch_id, caller)
     batches.cancel(session, batch_id)
     return _out(session, _batch(session, batch_id, caller))
+
+
+@router.delete("/{batch_id}", status_code=204, summary="Delete a batch, its items and their stored media")
+def delete_batch(batch_id: str, session: SessionDep, store: BlobStoreDep, caller: JobsCaller) -> Response:
+    _batch(session, batch_id, caller)
+    batches.delete(session, store, batch_id)
+    return Response(status_code=204)
 
 
 def _export(rows: list[dict], fmt: str) -> Iterator[str]:

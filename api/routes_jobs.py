@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
-from core import batches, jobs, sources, tenancy, webhooks
+from core import batches, jobs, retention, sources, tenancy, webhooks
 from core.blobs import BlobStore
 from core.keys import Principal
 from core.tables import Job
@@ -56,14 +56,18 @@ PRIORITIES = ("interactive", "bulk")
 
 
 def _options(fields: dict[str, str]) -> dict:
-    """``priority`` and ``dedup`` from upload form fields."""
+    """``priority``, ``dedup`` and ``retain_media`` from upload form fields."""
     priority = fields.get("priority", "interactive")
     if priority not in PRIORITIES:
         raise ApiError(422, "invalid_request", f"priority must be one of {PRIORITIES}")
-    dedup = fields.get("dedup", "true").lower()
-    if dedup not in ("true", "false", "1", "0"):
-        raise ApiError(422, "invalid_request", "dedup must be true or false")
-    return {"priority": priority, "dedup": dedup in ("true", "1")}
+    return {"priority": priority, "dedup": _flag(fields, "dedup"), "retain_media": _flag(fields, "retain_media")}
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    value = fields.get(name, "true").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(422, "invalid_request", f"{name} must be true or false")
+    return value in ("true", "1")
 
 
 def _check_capacity(priority: str, settings) -> None:
@@ -193,6 +197,8 @@ def _store_and_queue(session, store: BlobStore, received: ReceivedFile, mime: st
         return recorded.job
     if recorded.reused:
         enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
+        if not options["retain_media"]:  # finished already: its media goes now, as a worker's job would
+            retention.drop_media(session, store, [job_id])
     if options.get("batch_id"):
         # Even a reused upload may be the one that completes a group of the items waiting before it.
         _dispatch_when_grouped(options["batch_id"], recorded.uploaded, options["priority"], settings)
@@ -259,7 +265,8 @@ async def _accept_reference(request: Request, session, settings, caller: Princip
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
     _check_source(kind, uri, settings)
-    options = {"priority": spec.priority, "dedup": spec.dedup, "tenant": caller.tenant}
+    options = {"priority": spec.priority, "dedup": spec.dedup, "retain_media": spec.retain_media,
+               "tenant": caller.tenant}
     return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options, settings)
 
 
@@ -301,7 +308,8 @@ def _enqueue(session, job_id: str, priority: str) -> None:
                                                     "properties": {"file": {"type": "string", "format": "binary"},
                                                                    "callback_url": {"type": "string"},
                                                                    "priority": {"enum": ["interactive", "bulk"]},
-                                                                   "dedup": {"type": "boolean"}}}},
+                                                                   "dedup": {"type": "boolean"},
+                                                                   "retain_media": {"type": "boolean"}}}},
                  "application/json": {"schema": JobRequest.model_json_schema()},
              }}})
 async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
@@ -310,7 +318,8 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
 
     ``callback_url`` (a form field, or a JSON key) receives a signed ``job.succeeded`` / ``job.failed`` event.
     ``priority``: ``interactive`` (default) or ``bulk``, a lane workers serve only when no interactive job waits.
-    ``dedup`` (default true): media already analysed by the same model version reuses that result.
+    ``dedup`` (default true): media already analysed by the same model version for this tenant reuses that result.
+    ``retain_media`` (default true): false deletes the stored upload as soon as the job ends.
     ``batch_id`` and ``ref`` (in the URL, or as form fields): an upload into an open batch, on its lane; there a
     file the service will not analyse (not media, empty, too large) becomes a failed item, not a refusal.
     """

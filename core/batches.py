@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -194,6 +195,34 @@ def cancel(session: Session, batch_id: str) -> int:
     batch.status, batch.finished_at, batch.open = CANCELED, now(), False
     session.commit()
     return result.rowcount
+
+
+def delete(session: Session, store, batch_id: str) -> None:
+    """Remove a batch, its items and their stored media (uploads, the manifest). Queued items are cancelled
+    first so that no worker starts them; a running one finishes into nothing (its row is gone). Media goes
+    before rows, a page at a time: a crash leaves rows whose media is already gone, never orphaned media."""
+    cancel(session, batch_id)
+    after = ""
+    while keys := _item_blobs(session, batch_id, after):
+        for job_id, key in keys:
+            store.delete(key)
+            after = job_id
+    batch = lock_batch(session, batch_id)
+    if batch is None:
+        session.rollback()
+        return
+    if batch.manifest_key:
+        store.delete(batch.manifest_key)
+    # Explicitly, not by the foreign key's cascade: SQLite enforces foreign keys only when told to.
+    session.execute(sa_delete(Job).where(Job.batch_id == batch_id))
+    session.delete(batch)
+    session.commit()
+
+
+def _item_blobs(session: Session, batch_id: str, after: str, limit: int = 500) -> list[tuple[str, str]]:
+    query = (select(Job.id, Job.blob_key).where(Job.batch_id == batch_id, Job.blob_key.is_not(None), Job.id > after)
+             .order_by(Job.id).limit(limit))
+    return [(job_id, key) for job_id, key in session.execute(query)]
 
 
 def result_rows(session: Session, batch_id: str, after: str | None, limit: int) -> Iterator[dict]:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # The default leaves room for `deepfake backlog submit` (~50 uploads/s measured) and its polling.
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 200
+    # DEEPFAKE_RETENTION_DAYS: finished jobs' media and results are purged this long after they ended
+    # (0: kept until deleted); the beat looks every retention_interval_s.
+    retention_days: float = 0.0
+    retention_interval_s: float = 3600.0
 
     model_path: Path | None = None  # DEEPFAKE_MODEL_PATH: a model directory or MesoNet .h5; None = shipped default
     max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels

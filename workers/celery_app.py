@@ -22,6 +22,7 @@ INGEST_BATCH = "deepfake.ingest_batch"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 DISPATCH_ITEMS = "deepfake.dispatch_items"
+PURGE_EXPIRED = "deepfake.purge_expired"
 INTERACTIVE_QUEUE = "interactive"
 WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
 BULK_QUEUE = "bulk"
@@ -47,9 +48,17 @@ def _transport_options(settings: Settings) -> dict:
             "queue_order_strategy": "priority"}
 
 
+def _retention_schedule(settings: Settings) -> dict:
+    """The retention pass, when a retention period is set."""
+    if settings.retention_days <= 0:
+        return {}
+    return {"purge-expired": {"task": PURGE_EXPIRED, "schedule": settings.retention_interval_s}}
+
+
 def make_celery(settings: Settings) -> Celery:
     app = Celery("deepfake", broker=settings.broker_url,
-                 include=["workers.tasks", "workers.bulk", "workers.webhooks", "workers.segments", "workers.batches"])
+                 include=["workers.tasks", "workers.bulk", "workers.webhooks", "workers.segments", "workers.batches",
+                          "workers.retention"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -59,12 +68,15 @@ def make_celery(settings: Settings) -> Celery:
         # Each queue needs its own exchange and routing key: given only names, Celery binds every queue
         # to the default exchange and key, and each message then lands in all of them.
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
-        task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE}},
+        # Purging is housekeeping: on the bulk lane it waits while interactive jobs are queued.
+        task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE},
+                     PURGE_EXPIRED: {"queue": BULK_QUEUE}},
         # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook
         # retries and the batch items nobody has sent yet.
         beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,
                                              "schedule": settings.webhook_dispatch_interval_s},
-                       "dispatch-items": {"task": DISPATCH_ITEMS, "schedule": settings.dispatch_interval_s}},
+                       "dispatch-items": {"task": DISPATCH_ITEMS, "schedule": settings.dispatch_interval_s},
+                       **_retention_schedule(settings)},
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         task_serializer="json",
         accept_content=["json"],

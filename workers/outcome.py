@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from core import jobs, webhooks
+from core import jobs, retention, webhooks
+from core.blobs import default_blob_store
 from core.db import session_scope
 from workers.webhooks import enqueue_deliveries
 
@@ -23,10 +24,18 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
         moved = jobs.succeed(session, job_id, {"reused": False, **result}, reused_from=reused_from)
     if moved is not None:
         enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
+        _drop_unretained(session, [moved])
         return moved.status
     log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
     current = jobs.get_job(session, job_id)
     return current.status if current else None
+
+
+def _drop_unretained(session, finished: list) -> None:
+    """Uploads submitted with ``retain_media: false`` lose their media now (no query when there are none)."""
+    ids = [job.id for job in finished if not job.retain_media and job.blob_key]
+    if ids:
+        retention.drop_media(session, default_blob_store(), ids)
 
 
 def finish_group(outcomes: list[jobs.Outcome]) -> None:
@@ -35,6 +44,7 @@ def finish_group(outcomes: list[jobs.Outcome]) -> None:
         return
     with session_scope() as session:
         finished = jobs.finish_many(session, outcomes)
+        _drop_unretained(session, finished.jobs)
     if len(finished.jobs) < len(outcomes):
         log.info("%d job(s) of the group already finished; their outcomes are dropped",
                  len(outcomes) - len(finished.jobs))
