@@ -106,6 +106,9 @@ def evaluate_datasets(datas: list[str | Path], model: str | Path | None = None, 
     gains ``robustness``: perturbation name -> ROC-AUC, recall and false-positive rate at the
     threshold, on the combined set. Raises FileNotFoundError for a folder without images.
     """
+    from pipeline.threads import limit_threads
+
+    limit_threads(1)  # the detector's OpenMP pool must not spin against TensorFlow's threads
     classifier = load_classifier(model)
     loaded = {dataset_name(d): _load(d, limit, seed) for d in datas}
     labels = np.concatenate([lab for _p, lab in loaded.values()])
