@@ -140,3 +140,14 @@ def test_evaluate_with_detection_and_perturbations(tmp_path):
     report = evaluate_datasets([tmp_path], "fast", detect=True, perturb=True)
     assert report["detect"] is True and (report["n"], report["no_face"]) == (2, 2)
     assert set(report["robustness"]) == set(PERTURBATIONS)
+
+
+def test_each_face_carries_every_models_score(classifier, tmp_path):
+    from pipeline import analyze_file
+
+    path = tmp_path / "astronaut.jpg"
+    Image.fromarray(media.astronaut()).save(path)
+    result = analyze_file(path, classifier)
+    names = [m["name"] for m in result["models"]]
+    assert result["faces"] and all(set(f["model_scores"]) == set(names) for f in result["faces"])
+    assert all(m["version"] == result["model"]["version"] and m["detects"] for m in result["models"])
