@@ -133,7 +133,10 @@ def s3_endpoint():
 
 @pytest.fixture
 def s3_bucket(s3_endpoint, monkeypatch):
-    """A fresh bucket, with the service's settings pointing at it."""
+    """A fresh bucket, with the service's settings pointing at it.
+
+    Name it before ``worker`` in a test's arguments: fixtures end in reverse order, and the reset here must
+    not close sessions under a worker thread that is still finishing a job."""
     import boto3
 
     from core import db

@@ -26,7 +26,7 @@ def _rows(client, batch_id: str, fmt: str = "jsonl") -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_s3_prefix_batch_with_duplicates_and_broken_items(worker, s3_bucket):
+def test_s3_prefix_batch_with_duplicates_and_broken_items(s3_bucket, worker):
     s3, bucket = s3_bucket
     objects = {"inbox/a.jpg": _photo(90), "inbox/b.jpg": _photo(90), "inbox/c.jpg": _photo(70),
                "inbox/broken.jpg": media.truncated_jpeg(), "inbox/notes.txt": b"not media"}

@@ -49,7 +49,7 @@ def test_url_job(worker, media_server):
     assert (missing["status"], missing["error"]["code"]) == ("failed", "source_not_found")
 
 
-def test_s3_job(worker, s3_bucket):
+def test_s3_job(s3_bucket, worker):
     client_s3, bucket = s3_bucket
     client_s3.put_object(Bucket=bucket, Key="inbox/face.jpg", Body=media.jpeg_bytes(media.astronaut()))
     with make_client() as client:
@@ -59,7 +59,7 @@ def test_s3_job(worker, s3_bucket):
     assert (gone["status"], gone["error"]["code"]) == ("failed", "source_not_found")
 
 
-def test_upload_to_s3_blob_store_runs(worker, s3_bucket):
+def test_upload_to_s3_blob_store_runs(s3_bucket, worker):
     client_s3, bucket = s3_bucket
     with make_client() as client:
         job = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"])
