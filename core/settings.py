@@ -75,6 +75,7 @@ class Settings(BaseSettings):
 
     url_fetch_timeout_s: float = 20.0
     url_max_redirects: int = 3  # each hop is checked like the first URL
+    url_fetch_max_s: float = 300.0  # a whole media download, however slowly its server answers
     allow_private_urls: bool = False  # let url jobs fetch from loopback/private addresses (tests, intranets)
 
     # Webhooks: private receivers only when allowed; the retry schedule in seconds after each failure.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 
 import pytest
 
@@ -119,3 +120,52 @@ def test_redirects_are_capped(tmp_path):
     finally:
         site.close()
     assert failed.value.code == "fetch_failed" and len(site.paths) == 4
+
+
+class _Dripping(http.server.BaseHTTPRequestHandler):
+    """200 announcing a large body, then one byte every 0.1 s: slow enough to hold a reader, never idle."""
+
+    def _drip(self):
+        if self.command == "POST":
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        self.send_header("content-length", "1000000")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client hung up, as it should
+
+    do_GET = do_POST = _drip
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dripping_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dripping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_media_download_has_a_total_deadline(dripping_server, tmp_path):
+    settings = Settings(allow_private_urls=True, url_fetch_timeout_s=5, url_fetch_max_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(MediaError) as failed:
+        _fetch_url(f"{dripping_server}/a.jpg", tmp_path / "m", settings)
+    assert failed.value.code == "fetch_failed" and time.monotonic() - started < 3
+
+
+def test_a_webhook_receivers_body_is_never_read(dripping_server):
+    from workers.webhooks import send
+
+    settings = Settings(webhook_allow_private=True, webhook_timeout_s=5)
+    started = time.monotonic()
+    outcome = send(f"{dripping_server}/hook", "msg_1", "{}", ["whsec_" + "A" * 44], settings)
+    assert outcome.status_code == 200 and time.monotonic() - started < 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ def _fetch_url(url: str, dest: Path, settings: Settings, resolve: Resolver | Non
                 if resp.status_code != 200:
                     code = ErrorCode.SOURCE_NOT_FOUND if resp.status_code in (404, 410) else ErrorCode.FETCH_FAILED
                     raise MediaError(code, f"GET {url} answered {resp.status_code}")
-                _write_body(resp, dest, settings.max_upload_bytes)
+                _write_body(resp, dest, settings.max_upload_bytes, time.monotonic() + settings.url_fetch_max_s)
                 return
     raise MediaError(ErrorCode.FETCH_FAILED, f"more than {settings.url_max_redirects} redirects")
 
@@ -53,13 +54,17 @@ def _pinned_get(client: httpx.Client, url: str, settings: Settings, resolve: Res
         raise MediaError(ErrorCode.FETCH_FAILED, f"GET {url} failed: {type(exc).__name__}") from exc
 
 
-def _write_body(resp: httpx.Response, dest: Path, max_bytes: int) -> None:
+def _write_body(resp: httpx.Response, dest: Path, max_bytes: int, deadline: float) -> None:
+    """The body to ``dest``, refused past ``max_bytes`` or past ``deadline`` (a monotonic time): the
+    per-read timeout alone would let a server that drips a byte at a time hold a worker for ever."""
     size = 0
     with open(dest, "wb") as out:
-        for chunk in resp.iter_bytes(1 << 16):
+        for chunk in resp.iter_bytes():  # as the bytes arrive: a fixed chunk size would wait to fill it
             size += len(chunk)
             if size > max_bytes:
                 raise MediaError(ErrorCode.TOO_LARGE, f"over the limit of {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise MediaError(ErrorCode.FETCH_FAILED, "the download took too long")
             out.write(chunk)
 
 

@@ -39,8 +39,11 @@ def send(url: str, msg_id: str, body: str, secrets: list[str], settings: Setting
         "webhook-timestamp": str(timestamp), "webhook-signature": signature_header(secrets, msg_id, timestamp, raw),
     })
     try:
-        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client:
-            resp = client.post(target, content=raw, headers=headers, extensions=extensions)
+        # Streamed and never read: only the status and headers count, and a receiver's body, however
+        # large or slow, is not ours to hold.
+        with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False) as client, \
+                client.stream("POST", target, content=raw, headers=headers, extensions=extensions) as resp:
+            pass
     except httpx.HTTPError as exc:
         return webhooks.Outcome(None, (time.perf_counter() - start) * 1000, f"{type(exc).__name__}: {exc}")
     return webhooks.Outcome(resp.status_code, (time.perf_counter() - start) * 1000, None,
