@@ -106,12 +106,23 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker_argv(extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel", "INFO", *extra]
+def _worker_argv(extra: list[str], loglevel: str = "INFO") -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel", loglevel, *extra]
+
+
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The ``celery worker`` command line for ``deepfake worker`` and its options; whatever follows ``--``
+    goes to celery unchanged."""
+    extra = [*(["--concurrency", str(args.concurrency)] if args.concurrency else []),
+             *(["--queues", args.queues] if args.queues else []),
+             *(["--pool", args.pool] if args.pool else []),
+             *(["--hostname", args.hostname] if args.hostname else [])]
+    passed = args.celery_args[1:] if args.celery_args[:1] == ["--"] else args.celery_args
+    return _worker_argv([*extra, *passed], args.loglevel)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    os.execv(sys.executable, _worker_argv(args.celery_args))
+    os.execv(sys.executable, worker_argv(args))
     return 0  # not reached
 
 
@@ -311,8 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=1)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("worker", help="a Celery worker; extra arguments go to celery (e.g. --concurrency 2)")
-    p.add_argument("celery_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("worker", help="a Celery worker; arguments after -- go to `celery worker` unchanged")
+    p.add_argument("-c", "--concurrency", type=int, help="worker processes (default: one per core)")
+    p.add_argument("-Q", "--queues", help="comma-separated lanes to consume (default: interactive,webhooks,bulk)")
+    p.add_argument("-l", "--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument("-P", "--pool", choices=["prefork", "solo"], help="prefork (default) or solo")
+    p.add_argument("-n", "--hostname", help="the worker's node name (default: celery@host)")
+    # Not REMAINDER: argparse hands it nothing when the first extra argument is an option (--concurrency).
+    p.add_argument("celery_args", nargs="*", help="after --: more `celery worker` options")
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
