@@ -8,7 +8,12 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core import db
+from core.settings import get_settings
 
 
 class ApiError(Exception):
@@ -43,6 +48,19 @@ def install(app: FastAPI) -> None:
                   exc_info=exc)
         return JSONResponse(error_body("internal_error", "an internal error occurred; quote the request_id",
                                        request_id=request_id), 500, headers={"X-Request-ID": request_id})
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        """An outage is the caller's to retry (503), never a 500; other database errors are bugs."""
+        if not db.unavailable(exc):
+            return await _crash(request, exc)
+        log.warning("request %s %s: database unavailable: %s", request.method, request.url.path,
+                    exc.__class__.__name__)
+        retry_after = get_settings().db_retry_after_s
+        return JSONResponse(error_body("database_unavailable", "the database is unavailable; try again"), 503,
+                            headers={"Retry-After": str(retry_after)})
+
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(PoolTimeout, _database)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

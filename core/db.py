@@ -7,19 +7,36 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, close_all_sessions, sessionmaker
 
 from core import ratelimit
 from core.blobs import _http, _s3_client, default_blob_store
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    settings = settings or get_settings()
+    # Without these a stopped database holds every request until the pool gives up (30 s) and a frozen one
+    # holds new connections for ever: libpq's connect timeout, the pool's wait, the server's statement limit.
+    connect_args = {"connect_timeout": settings.db_connect_timeout_s}
+    if settings.db_statement_timeout_s > 0:
+        connect_args["options"] = f"-c statement_timeout={int(settings.db_statement_timeout_s * 1000)}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         pool_timeout=settings.db_pool_timeout_s, connect_args=connect_args)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or did not answer in time (try again later),
+    as opposed to a request it refused (a constraint, bad SQL): those are bugs, not outages."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -4,14 +4,17 @@ Lifecycle (also in README "Job lifecycle"):
 
     queued ──start──▶ running ──succeed──▶ succeeded
       │                 │  ▲
-      │                 │  └─start (redelivered after a lost worker; attempts + 1)
-      │                 └──fail──▶ failed
+      │                 │  ├─start (redelivered after a lost worker; attempts + 1)
+      │                 │  └─give_back (its worker stopped heartbeating) ──▶ queued
+      │                 └──fail──▶ failed (worker_lost too: given back max_attempts times)
       ├──succeed (same bytes, same model: the stored result is reused)──▶ succeeded
       ├──fail (the source could not be read)──▶ failed
       └──cancel (its batch was cancelled)──▶ canceled
 
 ``succeeded``, ``failed`` and ``canceled`` are terminal: a transition from them is refused
-and reported as "no change", which makes every task safe to run twice.
+and reported as "no change", which makes every task safe to run twice. A running job names the worker
+process that runs it (``worker``) and carries that process's heartbeat (``heartbeat_at``): a second
+message for it is refused while that process lives, so a job sent twice never runs twice at once.
 Each transition locks the row, writes status, data and timestamps, and
 commits once. Bulk items start and finish in groups (``start_group``,
 ``finish_many``): one transaction per group, the same rules for each job.
@@ -21,12 +24,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import batches, webhooks
+from core import batches, processes, webhooks
 from core.clock import now
 from core.settings import get_settings
 from core.status import TERMINAL, JobStatus
@@ -38,7 +41,8 @@ __all__ = ["TERMINAL", "JobStatus"]
 ALLOWED = {
     # queued → succeeded: media already analysed by this model version gets the stored result at once.
     JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED},
-    JobStatus.RUNNING: {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED},
+    # running → queued: given back by the recovery loop when its worker stopped heartbeating.
+    JobStatus.RUNNING: {JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.SUCCEEDED, JobStatus.FAILED},
     JobStatus.SUCCEEDED: set(),
     JobStatus.FAILED: set(),
     JobStatus.CANCELED: set(),
@@ -133,20 +137,36 @@ def _move(session: Session, job_id: str, to: JobStatus, **fields) -> Job | None:
     return job
 
 
-def _start_fields(job: Job) -> dict:
-    return {"attempts": job.attempts + 1, "started_at": job.started_at or now()}
+def _start_fields(job: Job, worker: str) -> dict:
+    # The same process starting its job again (a retry after a database outage) is not a new attempt.
+    again = job.status == JobStatus.RUNNING and job.worker == worker
+    return {"attempts": job.attempts + (0 if again else 1), "started_at": job.started_at or now(),
+            "worker": worker, "heartbeat_at": now()}
 
 
-def start(session: Session, job_id: str) -> Job | None:
-    """queued|running → running, counting the attempt. None if the job is finished or gone."""
+def held_elsewhere(job: Job, worker: str) -> bool:
+    """True while another live worker process runs ``job``: on this host, its process exists; on another,
+    its heartbeat is younger than ``DEEPFAKE_HEARTBEAT_TIMEOUT_S``."""
+    if job.status != JobStatus.RUNNING or job.worker == worker:
+        return False
+    alive = processes.alive(job.worker)
+    if alive is not None:
+        return alive
+    beat = job.heartbeat_at or job.updated_at
+    return beat is not None and beat > now() - timedelta(seconds=get_settings().heartbeat_timeout_s)
+
+
+def start(session: Session, job_id: str, *, worker: str) -> Job | None:
+    """queued|running → running in ``worker`` (a ``core.processes`` ID), counting the attempt.
+    None if the job is finished, gone, or running in another live worker process (which will finish it)."""
     job = lock_job(session, job_id)
-    if job is None or JobStatus(job.status) in TERMINAL:
+    if job is None or JobStatus(job.status) in TERMINAL or held_elsewhere(job, worker):
         session.rollback()
         return None
-    return _move(session, job_id, JobStatus.RUNNING, **_start_fields(job))
+    return _move(session, job_id, JobStatus.RUNNING, **_start_fields(job, worker))
 
 
-def start_group(session: Session, job_ids: list[str]) -> list[Job] | None:
+def start_group(session: Session, job_ids: list[str], *, worker: str) -> list[Job] | None:
     """``start`` for a group of jobs in one transaction; returns those started, in ``job_ids`` order.
 
     None, with nothing changed, when one of them is running already: the group is being delivered again
@@ -156,10 +176,46 @@ def start_group(session: Session, job_ids: list[str]) -> list[Job] | None:
     if any(job.status == JobStatus.RUNNING for job in locked):
         session.rollback()
         return None
-    started = {job.id: job for job in locked
-               if job.status == JobStatus.QUEUED and _apply(session, job, JobStatus.RUNNING, **_start_fields(job))}
+    started = {job.id: job for job in locked if job.status == JobStatus.QUEUED
+               and _apply(session, job, JobStatus.RUNNING, **_start_fields(job, worker))}
     session.commit()
     return [started[job_id] for job_id in job_ids if job_id in started]
+
+
+def heartbeat(session: Session, job_ids: list[str]) -> None:
+    """The running jobs among ``job_ids`` are still being worked on (not a transition: one column)."""
+    session.execute(update(Job).where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING)
+                    .values(heartbeat_at=now()))
+    session.commit()
+
+
+def stale_running(session: Session, *, before: datetime, limit: int) -> list[str]:
+    """Running jobs whose last heartbeat (or, for rows from before heartbeats, last change) is older than
+    ``before``, oldest first."""
+    beat = func.coalesce(Job.heartbeat_at, Job.updated_at)
+    query = select(Job.id).where(Job.status == JobStatus.RUNNING, beat < before).order_by(beat).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def give_back(session: Session, job_id: str, *, before: datetime) -> Job | None:
+    """A running job whose worker is gone: back to ``queued`` to be sent again, or ``failed`` with
+    ``worker_lost`` once it has had ``DEEPFAKE_MAX_ATTEMPTS`` attempts. None when it moved on meanwhile
+    (it finished, or a heartbeat came after ``before``)."""
+    job = lock_job(session, job_id)
+    if job is None or job.status != JobStatus.RUNNING or (job.heartbeat_at or job.updated_at) >= before:
+        session.rollback()
+        return None
+    if job.attempts >= get_settings().max_attempts:
+        return fail(session, job_id, "worker_lost", f"its worker stopped during each of {job.attempts} attempts")
+    return _move(session, job_id, JobStatus.QUEUED, worker=None, heartbeat_at=None, dispatched_at=now(),
+                 progress=0.0)
+
+
+def waiting_queued(session: Session, *, sent_before: datetime, limit: int) -> list[tuple[str, str]]:
+    """Queued jobs whose message was sent before ``sent_before``, oldest first, as (job ID, priority)."""
+    query = (select(Job.id, Job.priority).where(Job.status == JobStatus.QUEUED, Job.dispatched_at < sent_before)
+             .order_by(Job.dispatched_at).limit(limit))
+    return [(job_id, priority) for job_id, priority in session.execute(query)]
 
 
 def set_progress(session: Session, job_id: str, progress: float) -> None:

@@ -102,6 +102,25 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # a job whose worker died this many times fails as worker_lost
     visibility_timeout_s: int = 3600  # over the longest job; Redis redelivers unacked jobs after it
 
+    # Database outages: a request answers 503 database_unavailable (Retry-After: db_retry_after_s) within
+    # these, never hangs; a task retries with backoff. Postgres only (SQLite waits on its own lock).
+    db_connect_timeout_s: int = 3  # a new connection (libpq's connect_timeout, whole seconds)
+    db_pool_timeout_s: float = 5.0  # waiting for a pooled connection when all are in use
+    db_statement_timeout_s: float = 30.0  # one statement, enforced by the server (0: none)
+    db_retry_after_s: int = 5
+
+    # Recovery (the beat, ``workers.recovery``): a running job's worker writes ``heartbeat_at`` every
+    # heartbeat_interval_s; past heartbeat_timeout_s without one the job is given back to the queue (or fails
+    # worker_lost after max_attempts). A queued job whose message is nowhere in the broker for resend_grace_s
+    # is sent again. The beat looks every recover_interval_s.
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 60.0
+    resend_grace_s: float = 60.0
+    recover_interval_s: float = 15.0
+    # Each worker process keeps its temporary media copies in its own folder under this one; folders of
+    # processes that are gone are removed when a worker process starts.
+    work_dir: Path | None = None  # None: <system temp>/deepfake-work
+
     @field_validator("s3_prefix")
     @classmethod
     def _prefix_ends_with_slash(cls, v: str) -> str:

@@ -134,6 +134,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # While running: the worker process (``core.processes`` ID) and its last sign of life (``core.jobs``).
+    worker: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # False: the stored upload is deleted as soon as the job ends (core.retention).
     retain_media: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # media and result purged (core.retention)

@@ -12,6 +12,7 @@ from core.scan import scan_files
 from core.settings import get_settings
 from pipeline import ImageBatch, analyze_file
 from tests import media
+from tests.faults import dead_worker
 
 
 def _photo(quality: int) -> bytes:
@@ -139,7 +140,7 @@ def test_a_group_delivered_again_runs_job_by_job(clean_db, s3_bucket, loaded_mod
     ids = _s3_jobs(bucket, ["0.jpg", "1.jpg", "2.jpg"])
     run_jobs(ids[:1])  # finished before the worker died
     with session_scope() as s:
-        jobs.start(s, ids[1])  # the job the worker was on when it died
+        jobs.start(s, ids[1], worker=dead_worker())  # the job the worker was on when it died
     before = _jobs(ids[:1])[0].finished_at
     run_jobs(ids)
     done = _jobs(ids)
@@ -156,7 +157,7 @@ def test_an_over_tried_job_fails_alone_as_worker_lost(clean_db, s3_bucket, loade
     poison, fine = _s3_jobs(bucket, ["a.jpg", "a.jpg"])
     for _ in range(get_settings().max_attempts):
         with session_scope() as s:
-            jobs.start(s, poison)  # each start is a worker that died on this job
+            jobs.start(s, poison, worker=dead_worker())  # each start is a worker that died on this job
     run_jobs([poison, fine])
     lost, ok = _jobs([poison, fine])
     assert (lost.status, lost.error_code) == (JobStatus.FAILED, "worker_lost")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core import jobs
 from core.db import session_scope
 from core.jobs import JobStatus
+from tests.faults import dead_worker
 
 
 def _new(**fields) -> str:
@@ -15,7 +16,7 @@ def _new(**fields) -> str:
 def test_happy_path_records_data_with_each_transition(clean_db):
     job_id = _new()
     with session_scope() as s:
-        job = jobs.start(s, job_id)
+        job = jobs.start(s, job_id, worker=dead_worker())
         assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
         assert job.started_at is not None
         jobs.set_progress(s, job_id, 0.4)
@@ -29,9 +30,9 @@ def test_happy_path_records_data_with_each_transition(clean_db):
 def test_terminal_states_refuse_every_transition(clean_db):
     job_id = _new()
     with session_scope() as s:
-        jobs.start(s, job_id)
+        jobs.start(s, job_id, worker=dead_worker())
         jobs.succeed(s, job_id, {"verdict": "fake"})
-        assert jobs.start(s, job_id) is None
+        assert jobs.start(s, job_id, worker=dead_worker()) is None
         assert jobs.succeed(s, job_id, {"verdict": "real"}) is None
         assert jobs.fail(s, job_id, "corrupt_media", "x") is None
         job = jobs.get_job(s, job_id)
@@ -41,14 +42,14 @@ def test_terminal_states_refuse_every_transition(clean_db):
 def test_redelivery_counts_attempts(clean_db):
     job_id = _new()
     with session_scope() as s:
-        jobs.start(s, job_id)
-        assert jobs.start(s, job_id).attempts == 2
+        jobs.start(s, job_id, worker=dead_worker())
+        assert jobs.start(s, job_id, worker=dead_worker()).attempts == 2
 
 
 def test_a_queued_repeat_reuses_an_earlier_result(clean_db):
     first, repeat = _new(sha256="a" * 64), _new(sha256="a" * 64)
     with session_scope() as s:
-        jobs.start(s, first)
+        jobs.start(s, first, worker=dead_worker())
         jobs.succeed(s, first, {"verdict": "real", "model": {"name": "m", "version": "1"}})
         earlier = jobs.find_reusable(s, sha256="a" * 64, key="m:1", exclude_id=repeat, tenant="default")
         assert earlier.id == first
@@ -67,7 +68,7 @@ def test_queued_can_fail_without_running(clean_db):
 
 def test_unknown_job(clean_db):
     with session_scope() as s:
-        assert jobs.start(s, "00000000-0000-0000-0000-000000000000") is None
+        assert jobs.start(s, "00000000-0000-0000-0000-000000000000", worker=dead_worker()) is None
         assert jobs.delete(s, "00000000-0000-0000-0000-000000000000") is None
 
 
@@ -77,12 +78,13 @@ def test_a_group_starts_once_and_reports_the_deliveries_it_queued(clean_db):
     called, quiet = _new(callback_url="https://example.org/hook"), _new()
     done = _new()
     with session_scope() as s:
-        jobs.start(s, done)
+        jobs.start(s, done, worker=dead_worker())
         jobs.succeed(s, done, {"verdict": "real"})
     with session_scope() as s:
-        started = jobs.start_group(s, [called, done, quiet])
+        started = jobs.start_group(s, [called, done, quiet], worker=dead_worker())
         assert [job.id for job in started] == [called, quiet]  # the finished one is skipped
-        assert jobs.start_group(s, [called, quiet]) is None, "running already: a delivery of the group again"
+        assert jobs.start_group(s, [called, quiet], worker=dead_worker()) is None, \
+            "running already: a delivery of the group again"
         finished = jobs.finish_many(s, [jobs.Outcome(called, error=("corrupt_media", "x")),
                                         jobs.Outcome(quiet, {"verdict": "real"}), jobs.Outcome(done, {})])
         assert [job.id for job in finished.jobs] == sorted([called, quiet])

@@ -13,6 +13,7 @@ from core.db import session_scope
 from core.tables import Job
 from tests import media
 from tests.api_client import make_client
+from tests.faults import dead_worker
 
 RESULT = {"verdict": "real", "score": 0.1, "model": {"name": "m", "version": "1"}}
 
@@ -39,7 +40,7 @@ def _finish(job_id: str, ended_days_ago: float = 0) -> None:
     from workers.outcome import finish
 
     with session_scope() as s:
-        jobs.start(s, job_id)
+        jobs.start(s, job_id, worker=dead_worker())
     finish(job_id, result=RESULT)
     with session_scope() as s:
         s.get(Job, job_id).finished_at = now() - timedelta(days=ended_days_ago)

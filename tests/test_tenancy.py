@@ -10,6 +10,7 @@ from core.db import session_scope
 from core.tables import WebhookDelivery
 from tests import media
 from tests.api_client import make_client, submit_bytes
+from tests.faults import dead_worker
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def _analysed(tenant: str, sha256: str) -> str:
     with session_scope() as s:
         job = jobs.create_job(s, source_kind="upload", sha256=sha256, tenant=tenant)
         s.commit()
-        jobs.start(s, job.id)
+        jobs.start(s, job.id, worker=dead_worker())
         jobs.succeed(s, job.id, {"verdict": "real", "sha256": sha256, "model": {"name": name, "version": version}})
     return job.id
 

@@ -23,16 +23,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core import jobs
+from celery import Task
+
+from core import db, jobs
 from core.db import session_scope
 from core.scan import limits
 from core.settings import Settings, get_settings
 from core.tables import Job
 from pipeline import ErrorCode, ImageBatch, MediaError, file_sha256, media_type
-from workers import runtime
+from workers import heartbeat, runtime
 from workers.celery_app import PROCESS_JOBS, app
 from workers.media import fetch_media
 from workers.outcome import finish_group
+from workers.retry import retry_on_database_error
 from workers.tasks import analyze_local, run_job
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,10 @@ CRASHED = (ErrorCode.INTERNAL_ERROR, "an internal error stopped this job")
 LOOKUP_AHEAD = 2
 
 
-@app.task(name=PROCESS_JOBS)
-def process_jobs(job_ids: list[str]) -> None:
-    run_jobs(job_ids)
+@app.task(name=PROCESS_JOBS, bind=True)
+def process_jobs(self: Task, job_ids: list[str]) -> None:
+    with retry_on_database_error(self):
+        run_jobs(job_ids)
 
 
 @dataclass
@@ -59,14 +63,16 @@ class _Fetched:
 def run_jobs(job_ids: list[str]) -> None:
     """Run a group of jobs to their terminal states (a long video may go on in segments)."""
     with session_scope() as session:
-        started = jobs.start_group(session, job_ids)
+        started = jobs.start_group(session, job_ids, worker=heartbeat.worker_id())
     if started is None:
         log.info("group of %d delivered again: running its jobs one by one", len(job_ids))
         for job_id in job_ids:
             run_job(job_id)
         return
     if started:
-        finish_group(_outcomes(started, get_settings()))
+        with heartbeat.beating([job.id for job in started]):
+            outcomes = _outcomes(started, get_settings())
+        finish_group(outcomes)
 
 
 def _outcomes(started: list[Job], settings: Settings) -> list[jobs.Outcome]:
@@ -140,7 +146,9 @@ class _Group:
                 self.outcomes.append(jobs.Outcome(item.job.id, {"reused": False, **result}))
         except MediaError as exc:
             self.outcomes.append(jobs.Outcome(item.job.id, error=(exc.code, exc.message)))
-        except Exception:
+        except Exception as exc:
+            if db.unavailable(exc):
+                raise  # the group is retried (workers.retry), not failed
             log.exception("job %s crashed", item.job.id)
             self.outcomes.append(jobs.Outcome(item.job.id, error=CRASHED))
 

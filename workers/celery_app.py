@@ -23,6 +23,7 @@ DELIVER_WEBHOOK = "deepfake.deliver_webhook"
 DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 DISPATCH_ITEMS = "deepfake.dispatch_items"
 PURGE_EXPIRED = "deepfake.purge_expired"
+RECOVER_JOBS = "deepfake.recover_jobs"
 INTERACTIVE_QUEUE = "interactive"
 WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
 BULK_QUEUE = "bulk"
@@ -58,7 +59,7 @@ def _retention_schedule(settings: Settings) -> dict:
 def make_celery(settings: Settings) -> Celery:
     app = Celery("deepfake", broker=settings.broker_url,
                  include=["workers.tasks", "workers.bulk", "workers.webhooks", "workers.segments", "workers.batches",
-                          "workers.retention"])
+                          "workers.retention", "workers.recovery"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -69,13 +70,16 @@ def make_celery(settings: Settings) -> Celery:
         # to the default exchange and key, and each message then lands in all of them.
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         # Purging is housekeeping: on the bulk lane it waits while interactive jobs are queued.
+        # Recovery rides the webhook lane: never stuck behind a backlog of media, which is what it repairs.
         task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}, DISPATCH_WEBHOOKS: {"queue": WEBHOOK_QUEUE},
-                     PURGE_EXPIRED: {"queue": BULK_QUEUE}},
+                     RECOVER_JOBS: {"queue": WEBHOOK_QUEUE}, PURGE_EXPIRED: {"queue": BULK_QUEUE}},
         # One beat (``deepfake beat``, or the worker that ``deepfake serve`` starts) queues due webhook
         # retries and the batch items nobody has sent yet.
         beat_schedule={"dispatch-webhooks": {"task": DISPATCH_WEBHOOKS,
                                              "schedule": settings.webhook_dispatch_interval_s},
                        "dispatch-items": {"task": DISPATCH_ITEMS, "schedule": settings.dispatch_interval_s},
+                       # Jobs whose worker or message was lost (workers.recovery).
+                       "recover-jobs": {"task": RECOVER_JOBS, "schedule": settings.recover_interval_s},
                        **_retention_schedule(settings)},
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         task_serializer="json",

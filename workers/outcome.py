@@ -23,12 +23,17 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
     else:
         moved = jobs.succeed(session, job_id, {"reused": False, **result}, reused_from=reused_from)
     if moved is not None:
-        enqueue_deliveries(webhooks.unsent_deliveries(session, [job_id]))
-        _drop_unretained(session, [moved])
+        announce(session, [moved])
         return moved.status
     log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
     current = jobs.get_job(session, job_id)
     return current.status if current else None
+
+
+def announce(session, finished: list) -> None:
+    """After jobs reached a terminal state (committed): send their webhooks, drop media not retained."""
+    enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id for job in finished]))
+    _drop_unretained(session, finished)
 
 
 def _drop_unretained(session, finished: list) -> None:

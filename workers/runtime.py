@@ -18,6 +18,7 @@ from core.settings import Settings, get_settings
 from pipeline import FaceClassifier, load_classifier
 from pipeline.classifier import check_model
 from pipeline.threads import cores_per_process, limit_threads
+from workers import workdir
 
 log = logging.getLogger(__name__)
 _classifier: FaceClassifier | None = None
@@ -79,8 +80,10 @@ def _on_worker_init(sender=None, **_kwargs) -> None:
     pool = getattr(sender, "pool_cls", None)
     pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
     if "solo" in pool_name:
+        workdir.use_own_folder(settings)
         load(settings)
     else:
+        workdir.sweep(settings)  # temporary files of children killed before this worker started
         import tensorflow  # noqa: F401 - imported once in the parent: children start faster
 
 
@@ -90,4 +93,5 @@ def _on_worker_process_init(**_kwargs) -> None:
 
     if os.getpid() != _IMPORT_PID:
         db.reset(close=False)  # a forked child must not use the parent's connections
+    workdir.use_own_folder(get_settings())  # and removes what a killed predecessor left
     load()

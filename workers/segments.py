@@ -15,7 +15,7 @@ from pathlib import Path
 from celery import Task
 from sqlalchemy import select
 
-from core import jobs
+from core import db, jobs
 from core.clock import now
 from core.db import session_scope
 from core.scan import limits, video_limits
@@ -24,10 +24,11 @@ from core.tables import VideoSegment
 from pipeline import MediaError, probe_video, sample_indices, sniff
 from pipeline.sniff import SNIFF_BYTES
 from pipeline.video_analysis import analyze_part, media_facts, plan_segments, video_result
-from workers import runtime
+from workers import heartbeat, runtime
 from workers.celery_app import INTERACTIVE_QUEUE, PROCESS_SEGMENT, app
 from workers.media import local_media
 from workers.outcome import finish
+from workers.retry import retry_on_database_error
 
 log = logging.getLogger(__name__)
 SEGMENT_FAILED = "segment_failed"
@@ -62,6 +63,21 @@ def fan_out(job_id: str, media: dict, segments: list[list[int]]) -> None:
 
 @app.task(name=PROCESS_SEGMENT, bind=True)
 def process_segment(self: Task, job_id: str, index: int) -> None:
+    with retry_on_database_error(self), heartbeat.beating([job_id]):
+        _run_segment(self, job_id, index)
+
+
+def send_pending(job_id: str) -> int:
+    """Queue the job's unfinished segments again (the recovery loop, when none of them beats); returns how many."""
+    with session_scope() as session:
+        pending = session.execute(select(VideoSegment.index).where(VideoSegment.job_id == job_id,
+                                                                   VideoSegment.status != "done")).scalars().all()
+    for index in pending:
+        app.send_task(PROCESS_SEGMENT, args=[job_id, index], queue=INTERACTIVE_QUEUE)
+    return len(pending)
+
+
+def _run_segment(self: Task, job_id: str, index: int) -> None:
     settings = get_settings()
     with session_scope() as session:
         job, segment = jobs.get_job(session, job_id), session.get(VideoSegment, (job_id, index))
@@ -76,6 +92,8 @@ def process_segment(self: Task, job_id: str, index: int) -> None:
             finish(job_id, error=(exc.code, exc.message))
             return
         except Exception as exc:
+            if db.unavailable(exc):
+                raise  # retried until the database is back, not counted against the segment
             if self.request.retries < settings.segment_retries:
                 log.warning("segment %d of job %s failed, retrying: %s", index, job_id, exc)
                 raise self.retry(exc=exc, countdown=1) from exc

@@ -4,44 +4,53 @@ from __future__ import annotations
 
 import logging
 
-from core import jobs
+from celery import Task
+
+from core import db, jobs
 from core.db import session_scope
 from core.scan import analyze
 from core.settings import get_settings
 from pipeline import ErrorCode, MediaError, file_sha256
-from workers import runtime, segments
+from workers import heartbeat, runtime, segments
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
 from workers.outcome import finish
+from workers.retry import retry_on_database_error
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=PROCESS_JOB)
-def process_job(job_id: str) -> None:
-    run_job(job_id)
+@app.task(name=PROCESS_JOB, bind=True)
+def process_job(self: Task, job_id: str) -> None:
+    with retry_on_database_error(self):
+        run_job(job_id)
 
 
 def run_job(job_id: str) -> str | None:
-    """Run one job to a terminal state; returns that state, or None if there was nothing to do."""
+    """Run one job to a terminal state; returns that state, or None if there was nothing to do.
+
+    A database outage is raised (the task retries it, ``workers.retry``), never recorded as the job's end."""
     settings = get_settings()
     with session_scope() as session:
-        job = jobs.start(session, job_id)
+        job = jobs.start(session, job_id, worker=heartbeat.worker_id())
         if job is None:
-            log.info("job %s is finished or gone; nothing to do", job_id)
+            log.info("job %s is finished, gone or running elsewhere; nothing to do", job_id)
             return None
         if job.attempts > settings.max_attempts:
             # The job killed its worker on every try (out of memory, a decoder crash): stop retrying.
             lost = (ErrorCode.WORKER_LOST, f"the worker died {job.attempts - 1} times on this job")
             return finish(job_id, error=lost, session=session)
-    try:
-        result = (reusable(job, job.sha256) if job.sha256 else None) or _analyze(job, settings)
-    except MediaError as exc:
-        log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
-        return finish(job_id, error=(exc.code, exc.message))
-    except Exception:
-        log.exception("job %s crashed", job_id)
-        return finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
+    with heartbeat.beating([job_id]):
+        try:
+            result = (reusable(job, job.sha256) if job.sha256 else None) or _analyze(job, settings)
+        except MediaError as exc:
+            log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
+            return finish(job_id, error=(exc.code, exc.message))
+        except Exception as exc:
+            if db.unavailable(exc):
+                raise
+            log.exception("job %s crashed", job_id)
+            return finish(job_id, error=(ErrorCode.INTERNAL_ERROR, "an internal error stopped this job"))
     if result is None:
         return jobs.JobStatus.RUNNING  # split into segments; the last segment finishes the job
     return finish(job_id, result=result, reused_from=result.get("reused_from"))
@@ -86,7 +95,12 @@ def _progress_writer(job_id: str, step: float = 0.05):
         nonlocal last
         if fraction - last >= step:
             last = fraction
-            with session_scope() as session:
-                jobs.set_progress(session, job_id, min(fraction, 0.99))
+            try:
+                with session_scope() as session:
+                    jobs.set_progress(session, job_id, min(fraction, 0.99))
+            except Exception as exc:  # progress is a courtesy: an outage must not stop the analysis
+                if not db.unavailable(exc):
+                    raise
+                log.warning("job %s: progress not written (database unavailable)", job_id)
 
     return write

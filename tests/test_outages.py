@@ -1,0 +1,98 @@
+"""A database outage, for real: the service's connections go through a TCP gate to the test Postgres,
+and the gate is shut (a stopped server: connections refused, open ones cut) and opened again."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests import media
+from tests.api_client import make_client, submit_bytes, wait_for_job
+from tests.conftest import in_process_worker
+from tests.faults import TcpGate
+
+
+@pytest.fixture
+def db_gate(clean_db, monkeypatch):
+    """The service's database URL points at a gate in front of the test database; yields the gate."""
+    from core import db
+
+    real = make_url(clean_db.database_url)
+    gate = TcpGate(real.port or 5432, real.host or "127.0.0.1")
+    monkeypatch.setenv("DATABASE_URL", real.set(port=gate.port).render_as_string(hide_password=False))
+    monkeypatch.setenv("DEEPFAKE_DB_CONNECT_TIMEOUT_S", "2")
+    db.reset()
+    yield gate
+    gate.up()
+    monkeypatch.setenv("DATABASE_URL", clean_db.database_url)
+    db.reset()
+    gate.close()
+
+
+def _calls(job_id: str) -> list[tuple[str, str, dict]]:
+    """One request of each route family that needs the database."""
+    photo = {"file": ("photo.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")}
+    return [("POST", "/v1/jobs", {"files": photo}),
+            ("POST", "/v1/jobs", {"json": {"url": "https://example.org/a.jpg"}}),
+            ("GET", f"/v1/jobs/{job_id}", {}),
+            ("DELETE", f"/v1/jobs/{job_id}", {}),
+            ("GET", f"/v1/jobs/{job_id}/deliveries", {}),
+            ("POST", "/v1/batches", {"json": {"items": [{"url": "https://example.org/a.jpg"}]}}),
+            ("GET", f"/v1/batches/{uuid.uuid4()}", {}),
+            ("GET", "/v1/webhooks/endpoints", {}),
+            ("POST", "/v1/webhooks/endpoints", {"json": {"url": "https://example.org/hook"}})]
+
+
+def test_every_route_answers_503_while_the_database_is_down_then_recovers(db_gate):
+    with make_client() as client:
+        job_id = submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"]
+        db_gate.down()
+        for method, path, kwargs in _calls(job_id):
+            started = time.monotonic()
+            resp = client.request(method, path, **kwargs)
+            assert resp.status_code == 503, (method, path, resp.status_code, resp.text)
+            assert resp.json()["error"]["code"] == "database_unavailable"
+            assert resp.headers["Retry-After"] == "5"
+            assert time.monotonic() - started < 5, (method, path, "took too long")
+        db_gate.up()  # the same app, engine and pool: nothing restarted
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
+
+
+def test_a_database_that_never_answers_gets_503_within_the_connect_timeout(db_gate):
+    from core import db
+
+    with make_client() as client:
+        db.engine().dispose()  # no pooled connection: each request must connect, and the server hangs
+        db_gate.freeze()
+        started = time.monotonic()
+        resp = client.get(f"/v1/jobs/{uuid.uuid4()}")
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "database_unavailable"
+        assert time.monotonic() - started < 2 + 3  # DEEPFAKE_DB_CONNECT_TIMEOUT_S, and the pool's own time
+        db_gate.up()
+
+
+def test_a_worker_whose_start_hits_an_outage_retries_and_finishes_the_job(db_gate):
+    from celery.signals import task_retry
+
+    retried = threading.Event()
+
+    def on_retry(**_kwargs) -> None:
+        retried.set()
+
+    task_retry.connect(on_retry, weak=False)
+    try:
+        with make_client() as client:
+            job_id = submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"]
+            db_gate.down()
+            with in_process_worker():
+                assert retried.wait(30), "the task was not retried"
+                db_gate.up()
+                job = wait_for_job(client, job_id, timeout=60)
+    finally:
+        task_retry.disconnect(on_retry)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 1, "the failed start is not an attempt"
