@@ -127,7 +127,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_beat(_args: argparse.Namespace) -> int:
-    """The scheduler that queues due webhook retries and unsent batch items: run exactly one per deployment."""
+    """The scheduler that queues due webhook retries and unsent batch items and recovers jobs whose worker or
+    message was lost: run exactly one per deployment."""
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"]
     os.execv(sys.executable, argv)
     return 0  # not reached
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
-    sub.add_parser("beat", help="queue due webhook retries and unsent batch items (one per deployment)").set_defaults(
+    sub.add_parser("beat", help="webhook retries, unsent items, lost-job recovery (one per deployment)").set_defaults(
         func=cmd_beat)
     sub.add_parser("webhook-secret", help="print the secret that signs callback_url deliveries").set_defaults(
         func=cmd_webhook_secret)
