@@ -66,3 +66,27 @@ def test_threshold_and_bands():
     assert band(0.9, (0.3, 0.7)) == "likely_fake"
     assert band(0.5, (0.3, 0.7)) == "uncertain"
     assert band(0.1, (0.3, 0.7)) == "likely_real"
+
+
+def test_scikit_learn_metrics_agree_with_the_old_numpy_ones_on_the_dfdc_test_split():
+    """The switch to scikit-learn changed no reported figure: both agree on real scores of real data."""
+    from pipeline import load_classifier
+    from pipeline.datasets import labelled_files
+    from pipeline.evaluation import score_files
+    from pipeline.metrics import roc_curve
+    from tests import reference_metrics as old
+    from tests.conftest import shared_path
+
+    files = labelled_files(shared_path("data", "faces", "dfdc", "test"))
+    labels = np.asarray(files.labels)
+    scores = score_files(load_classifier("fast"), files.paths)
+    assert len(labels) > 3000
+    assert roc_auc(labels, scores) == pytest.approx(old.roc_auc(labels, scores), abs=1e-9)
+    assert eer(labels, scores) == pytest.approx(old.eer(labels, scores), abs=1e-9)
+    assert log_loss(labels, scores) == pytest.approx(old.log_loss(labels, scores), abs=1e-9)
+    assert expected_calibration_error(labels, scores) == pytest.approx(
+        old.expected_calibration_error(labels, scores), abs=1e-6)
+    new_fpr, new_tpr, _ = roc_curve(labels, scores)
+    old_fpr, old_tpr, _ = old.roc_curve(labels, scores)
+    np.testing.assert_allclose(new_fpr, old_fpr)
+    np.testing.assert_allclose(new_tpr, old_tpr)
