@@ -11,7 +11,7 @@ from pipeline.decode import load_image
 from pipeline.errors import ErrorCode, MediaError
 from pipeline.faces import Face, crop_face, detect_faces
 from pipeline.sniff import MediaType, sniff
-from pipeline.video import VideoInfo, VideoLimits, probe_video, sample_indices
+from pipeline.video import VideoInfo, VideoLimits, probe_video, sample_frames, sample_indices
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -34,6 +34,7 @@ __all__ = [
     "load_mesonet",
     "media_type",
     "probe_video",
+    "sample_frames",
     "sample_indices",
     "sniff",
     "verdict",

@@ -1,21 +1,28 @@
-"""Video probing and frame sampling.
+"""Video probing and frame sampling by presentation time (PyAV, FFmpeg's own timestamps).
 
-Frames are read in order with ``grab()`` (demux + decode, no colour
-conversion) and converted with ``retrieve()`` only when sampled: measured
-faster than seeking per sample, which re-decodes from the previous keyframe
-each time. One frame is held at a time, so memory does not grow with length.
+The container's header is not trusted: a browser-recorded WebM has no duration, an MKV whose audio runs
+longer than its video reports the audio's length, and a variable-frame-rate clip has no single frame rate.
+``probe_video`` therefore demuxes the video track's packets (no decoding; a few milliseconds per thousand
+frames) and takes the frame count and each frame's presentation time from them. Samples are chosen by
+time, so a frame held on screen for seconds weighs as much as those seconds.
+
+``iter_frames`` decodes in order (measured faster than seeking per sample, which re-decodes from the
+previous keyframe each time) and converts to RGB only the frames it yields; one frame is held at a time.
+A frame that fails to decode is skipped and counted; a sampled frame that is missing is replaced by the
+next one that decodes. ``truncated_media`` is raised only when nothing decodes after the damage.
 """
 
 from __future__ import annotations
 
-import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 
+from pipeline.containers import has_video_track, mp4_has_video_track  # noqa: F401 (re-exported)
 from pipeline.errors import ErrorCode, MediaError
 
 
@@ -25,216 +32,234 @@ class VideoLimits:
     max_pixels: int = 3840 * 2160
     max_frames: int = 200_000
     frames: int = 32  # spread over the clip (the DFDC winner's choice)
-    max_per_second: float = 4.0  # a short clip gets fewer frames rather than near-duplicates
+    max_per_second: float = 4.0  # a long clip gets fewer near-duplicates
+    # A clip gets at least this many samples when it has them, and every frame when it has fewer:
+    # a 0.4 s clip at 4 per second would get one sample, too few to tell a person from a false detection.
+    min_frames: int = 16
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     duration_s: float
-    fps: float
+    fps: float  # the stream's average rate; a variable-frame-rate clip has no single one
     width: int
     height: int
     codec: str
     frame_count: int
+    # Presentation time in seconds of every frame, ascending (as ffprobe's pts_time).
+    times: tuple[float, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict:
         return {"duration_s": round(self.duration_s, 3), "fps": round(self.fps, 3), "width": self.width,
                 "height": self.height, "codec": self.codec}
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        cap.release()
+@dataclass(frozen=True)
+class Frame:
+    index: int  # position in presentation order, as in ``VideoInfo.times``
+    t: float  # presentation time, seconds
+    rgb: np.ndarray  # (H, W, 3) uint8, display rotation applied
+
+
+@dataclass
+class ReadStats:
+    """What ``iter_frames`` met between the first and the last frame it yielded."""
+
+    undecodable: int = 0  # frames in that span that did not decode
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
         if has_video_track(path) is False:
-            raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)")
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)")
-    return cap
+            raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)") from exc
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)") \
+            from exc
+    if not container.streams.video:
+        container.close()
+        raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)")
+    return container
 
 
-def has_video_track(path: Path) -> bool | None:
-    """Whether the container declares a video track; None if that cannot be told.
-
-    OpenCV opens neither an audio-only file nor a corrupt one, so this is what tells them apart. Only
-    the containers' headers are read (MP4/MOV ``moov``, Matroska/WebM ``Tracks``, AVI ``hdrl``), never
-    the media data.
-    """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if head.startswith(EBML_MAGIC):
-            f.seek(0)
-            types = _matroska_track_types(f)
-            return None if not types else MATROSKA_VIDEO in types
-        if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-            types = _avi_stream_types(f)
-            return None if not types else b"vids" in types
-    return mp4_has_video_track(path)
-
-
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-SEGMENT, TRACKS, TRACK_ENTRY, TRACK_TYPE, CLUSTER = 0x18538067, 0x1654AE6B, 0xAE, 0x83, 0x1F43B675
-MATROSKA_VIDEO = 1  # TrackType: 1 video, 2 audio, 17 subtitles
-
-
-def _ebml_number(f, keep_marker: bool) -> int | None:
-    """One EBML variable-length number: an element ID (``keep_marker``) or a size (-1: unknown)."""
-    first = f.read(1)
-    if not first or first[0] == 0:
-        return None
-    length = 9 - first[0].bit_length()
-    rest = f.read(length - 1)
-    if len(rest) < length - 1:
-        return None
-    value = first[0] if keep_marker else first[0] & (0xFF >> length)
-    for byte in rest:
-        value = value << 8 | byte
-    if not keep_marker and value == (1 << 7 * length) - 1:
-        return -1
-    return value
-
-
-def _ebml_elements(f, end: int | None) -> Iterator[tuple[int, int]]:
-    """The elements from the current position to ``end`` (None: the end of the file), as (ID, size) with the
-    file at the element's data; the next one is found by skipping the data, whatever the caller read of it."""
-    while end is None or f.tell() < end:
-        element, size = _ebml_number(f, keep_marker=True), _ebml_number(f, keep_marker=False)
-        if element is None or size is None:
-            return
-        start = f.tell()
-        yield element, size
-        if size < 0:  # unknown size: only the caller, having walked into it, knows where it ended
-            return
-        f.seek(start + size)
-
-
-def _matroska_track_types(f) -> list[int] | None:
-    """The TrackType of every track in a Matroska/WebM file's ``Tracks``; None when it was not found."""
-    for element, size in _ebml_elements(f, None):
-        if element != SEGMENT:
-            continue
-        for child, child_size in _ebml_elements(f, f.tell() + size if size >= 0 else None):
-            if child == CLUSTER:
-                return None  # media data before any track list
-            if child != TRACKS or child_size < 0:
-                continue
-            if f.tell() + child_size > os.fstat(f.fileno()).st_size:
-                return None  # cut inside the track list: the tracks read would not be all of them
-            types = []
-            for entry, entry_size in _ebml_elements(f, f.tell() + child_size):
-                if entry == TRACK_ENTRY and entry_size >= 0:
-                    types += [int.from_bytes(f.read(field_size), "big")
-                              for field, field_size in _ebml_elements(f, f.tell() + entry_size)
-                              if field == TRACK_TYPE and 0 < field_size <= 8]
-            return types
-    return None
-
-
-def _avi_stream_types(f, end: int | None = None) -> list[bytes] | None:
-    """The stream types (``vids``, ``auds``, ...) of an AVI file's header lists, from the current position
-    to ``end``; the walk stops at the media data (``movi``). None: the file ends before it."""
-    if end is None:
-        f.seek(12)  # past "RIFF", the size and "AVI "
-    types: list[bytes] = []
-    while end is None or f.tell() + 8 <= end:
-        header = f.read(8)
-        if len(header) < 8:
-            return None if end is None else types
-        chunk, size = header[:4], int.from_bytes(header[4:], "little")
-        after = f.tell() + size + (size & 1)  # chunks are padded to an even length
-        if chunk == b"LIST":
-            kind = f.read(4)
-            if kind == b"movi":
-                break
-            if kind in (b"hdrl", b"strl"):
-                types += _avi_stream_types(f, f.tell() + size - 4) or []
-        elif chunk == b"strh":
-            types.append(f.read(4))
-        f.seek(after)
-    return types
-
-
-def mp4_has_video_track(path: Path) -> bool | None:
-    """For MP4/MOV files: whether the ``moov`` box declares a video track; None if that cannot be told.
-    Only the box headers and the ``moov`` box are read; ``mdat`` (the media data) is skipped."""
-    with open(path, "rb") as f:
-        while len(header := f.read(8)) == 8:
-            size, kind, header_len = int.from_bytes(header[:4], "big"), header[4:8], 8
-            if size == 1:  # a 64-bit size follows
-                size, header_len = int.from_bytes(f.read(8), "big"), 16
-            if kind == b"moov":
-                moov = f.read(size - header_len if size else -1)
-                handlers = [moov[i + 12:i + 16] for i in range(len(moov)) if moov.startswith(b"hdlr", i)]
-                return b"vide" in handlers if handlers else None
-            if size < header_len:  # 0 = "to the end of the file", or garbage
-                return None
-            f.seek(size - header_len, 1)
-    return None
-
-
-def _fourcc(cap: cv2.VideoCapture) -> str:
-    code = int(cap.get(cv2.CAP_PROP_FOURCC))
-    return code.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ").lower() or "unknown"
+def _packet_times(container, stream, limits: VideoLimits) -> list[float]:
+    """Presentation times (s) of the video track's packets, ascending, from demuxing alone."""
+    base, stamps = float(stream.time_base), set()
+    try:
+        for packet in container.demux(stream):
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if packet.size and stamp is not None:
+                stamps.add(stamp)
+                if len(stamps) > limits.max_frames:
+                    break
+    except av.FFmpegError:
+        pass  # a damaged tail: the packets before it are what there is
+    return [s * base for s in sorted(stamps)]
 
 
 def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
-    """Duration, frame rate, size and codec from the container, checked against the limits."""
-    cap = _open(Path(path))
-    try:
-        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps, count = float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        codec = _fourcc(cap)
-    finally:
-        cap.release()
-    if width <= 0 or height <= 0:
-        raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream")
-    if not 0 < fps <= 1000 or count <= 0:
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, f"implausible frame rate {fps} or frame count {count}")
-    info = VideoInfo(count / fps, fps, width, height, codec, count)
-    _check_limits(info, limits)
+    """Duration, frame rate, size, codec and every frame's time, checked against the limits.
+
+    Raises ``MediaError``: ``no_video_stream``, ``corrupt_media`` (nothing to decode), ``video_too_large``,
+    ``video_too_long``.
+    """
+    with _open(Path(path)) as container:
+        stream = container.streams.video[0]
+        # Stored size: a portrait phone clip is stored landscape; frames are turned upright when decoded.
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream")
+        _check_pixels(width, height, limits)
+        _check_declared_length(stream, limits)
+        times = _packet_times(container, stream, limits)
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        codec = stream.codec_context.name
+    if not times:
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video track holds no frames")
+    step = _frame_step(times, rate)
+    duration = times[-1] - times[0] + step
+    fps = rate if 0 < rate <= 1000 else len(times) / duration
+    info = VideoInfo(duration, fps, width, height, codec, len(times), tuple(times))
+    _check_length(info, limits)
     return info
 
 
-def _check_limits(info: VideoInfo, limits: VideoLimits) -> None:
-    if info.width * info.height > limits.max_pixels:
-        raise MediaError(ErrorCode.VIDEO_TOO_LARGE, f"{info.width}x{info.height} is over the limit of "
+def _frame_step(times: list[float], rate: float) -> float:
+    """How long the last frame stays on screen: the median gap, else one frame at the stated rate."""
+    if len(times) > 1:
+        return float(np.median(np.diff(times)))
+    return 1 / rate if rate > 0 else 0.0
+
+
+def _check_pixels(width: int, height: int, limits: VideoLimits) -> None:
+    if width * height > limits.max_pixels:
+        raise MediaError(ErrorCode.VIDEO_TOO_LARGE, f"{width}x{height} is over the limit of "
                                                     f"{limits.max_pixels} pixels per frame")
+
+
+def _check_declared_length(stream, limits: VideoLimits) -> None:
+    """Refuse before demuxing when the video track itself declares more than the limits (the container's
+    duration is not used: it may be the audio's)."""
+    declared = float(stream.duration * stream.time_base) if stream.duration else 0.0
+    if declared > limits.max_duration_s * 1.5 or stream.frames > limits.max_frames * 1.5:
+        raise MediaError(ErrorCode.VIDEO_TOO_LONG, f"{declared:.0f} s / {stream.frames} frames is over "
+                                                   f"the limit of {limits.max_duration_s:.0f} s")
+
+
+def _check_length(info: VideoInfo, limits: VideoLimits) -> None:
     if info.duration_s > limits.max_duration_s or info.frame_count > limits.max_frames:
         raise MediaError(ErrorCode.VIDEO_TOO_LONG, f"{info.duration_s:.0f} s / {info.frame_count} frames is over "
                                                    f"the limit of {limits.max_duration_s:.0f} s")
 
 
-def sample_indices(frame_count: int, fps: float, frames: int, max_per_second: float,
-                   start: int = 0, stop: int | None = None) -> list[int]:
-    """Frame indices spread evenly over ``[start, stop)``, at most ``max_per_second`` per second."""
-    stop = frame_count if stop is None else min(stop, frame_count)
-    span = stop - start
-    if span <= 0:
+def sample_times(times: list[float] | tuple[float, ...], end: float, frames: int, max_per_second: float,
+                 min_frames: int = 1) -> list[int]:
+    """Indices into ``times`` (ascending presentation times, s) of the frames on screen at evenly spread
+    instants of ``[times[0], end)``: at most ``frames`` and ``max_per_second`` per second, at least
+    ``min_frames`` (or every frame when there are fewer). A frame held for long can be on screen at
+    several instants and is then sampled once."""
+    if not times:
         return []
-    n = min(frames, span, max(1, int(span / fps * max_per_second)))
-    # Centre each sample in its share of the span so the first and last frames (often fades) are avoided.
-    return sorted({start + int((i + 0.5) * span / n) for i in range(n)})
+    span = end - times[0]
+    n = min(frames, len(times), max(min_frames, int(span * max_per_second), 1))
+    if n == len(times):
+        return list(range(n))
+    # Centre each instant in its share of the span so the first and last frames (often fades) are avoided;
+    # the epsilon keeps an instant that falls exactly on a frame's time from landing on the frame before.
+    return sorted({max(0, bisect_right(times, times[0] + (i + 0.5) * span / n + 1e-9) - 1) for i in range(n)})
 
 
-def iter_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(index, rgb)`` for each wanted index, decoding sequentially.
+def sample_frames(info: VideoInfo, limits: VideoLimits) -> list[int]:
+    """The frames to analyse in a probed video, as indices into ``info.times``."""
+    end = info.times[0] + info.duration_s
+    return sample_times(info.times, end, limits.frames, limits.max_per_second, limits.min_frames)
 
-    Raises ``truncated_media`` when the stream ends before the last wanted
-    frame it promised, after yielding the frames it did have.
+
+def sample_indices(frame_count: int, fps: float, frames: int, max_per_second: float,
+                   start: int = 0, stop: int | None = None, min_frames: int = 1) -> list[int]:
+    """Frame indices spread evenly over ``[start, stop)`` of a constant-rate clip (see ``sample_times``)."""
+    stop = frame_count if stop is None else min(stop, frame_count)
+    times = [i / fps for i in range(start, stop)]
+    return [start + i for i in sample_times(times, stop / fps, frames, max_per_second, min_frames)]
+
+
+def iter_frames(path: str | Path, indices: list[int], info: VideoInfo | None = None,
+                stats: ReadStats | None = None) -> Iterator[Frame]:
+    """Yield each wanted frame (``indices`` into the probed ``times``), decoding in order.
+
+    A wanted frame that does not decode is replaced by the next frame that does (before the next wanted
+    one). Frames that fail to decode are skipped and counted in ``stats.undecodable``. Raises
+    ``truncated_media`` when decoding failed and nothing decoded after the failure while wanted frames
+    were left; ``corrupt_media`` when no wanted frame decoded at all.
     """
-    wanted = iter(indices)
-    target = next(wanted, None)
-    cap = _open(Path(path))
-    try:
-        index = 0
-        while target is not None:
-            if not cap.grab():
-                raise MediaError(ErrorCode.TRUNCATED_MEDIA, f"the video ends at frame {index}, before frame {target}")
-            if index == target:
-                ok, bgr = cap.retrieve()
-                if not ok:
-                    raise MediaError(ErrorCode.CORRUPT_MEDIA, f"frame {index} cannot be decoded")
-                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                target = next(wanted, None)
-            index += 1
-    finally:
-        cap.release()
+    path, stats = Path(path), stats if stats is not None else ReadStats()
+    if not indices:
+        return
+    times = list((info or probe_video(path, VideoLimits(max_duration_s=1e12, max_frames=10**9))).times)
+    wanted, last_wanted = sorted(set(indices)), max(indices)
+    position, yielded, expected = 0, 0, None  # next wanted; frames yielded; index the next decode should be
+    failed = False
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding is most of the cost
+        for item in _decode(container, stream, times[wanted[0]]):
+            if isinstance(item, Exception):
+                failed = True
+                continue
+            index = _index_of(item, times)
+            if expected is not None and index > expected:
+                stats.undecodable += index - expected
+            expected = index + 1 if expected is None or index >= expected else expected
+            failed = False
+            if index < wanted[position]:
+                continue
+            while position < len(wanted) and wanted[position] <= index:
+                position += 1
+            yielded += 1
+            yield Frame(index, times[index], _rgb(item))
+            if position == len(wanted) or index >= last_wanted:
+                return
+    if yielded == 0:
+        raise MediaError(ErrorCode.CORRUPT_MEDIA, "no frame of the video decodes")
+    if failed:
+        raise MediaError(ErrorCode.TRUNCATED_MEDIA,
+                         f"the video cannot be decoded after frame {expected - 1}, before frame {wanted[position]}")
+
+
+def _decode(container, stream, first_t: float) -> Iterator[av.VideoFrame | Exception]:
+    """Decoded frames in presentation order from the keyframe at or before ``first_t``, with each packet's
+    or the demuxer's failure yielded in place (the decoder goes on after it)."""
+    if first_t > 1.0:
+        try:
+            container.seek(int(first_t / stream.time_base), stream=stream, backward=True)
+        except av.FFmpegError:
+            container.seek(0, stream=stream)
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:  # unreadable data: the demuxer resynchronises on the next call
+            yield exc
+            continue
+        try:
+            yield from packet.decode()
+        except av.FFmpegError as exc:
+            yield exc
+
+
+def _index_of(frame: av.VideoFrame, times: list[float]) -> int:
+    """The decoded frame's position in ``times``: the nearest presentation time."""
+    t = frame.time if frame.time is not None else times[0]
+    i = bisect_left(times, t)
+    if i == len(times) or (i > 0 and t - times[i - 1] < times[i] - t):
+        i -= 1
+    return i
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """RGB pixels as shown: the display matrix's rotation (phones store portrait clips landscape) applied."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = round(frame.rotation / 90) % 4  # counter-clockwise, as np.rot90 turns
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb

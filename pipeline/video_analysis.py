@@ -17,7 +17,7 @@ from pipeline.calibration import band
 from pipeline.classifier import FaceClassifier
 from pipeline.faces import crop_face, detect_faces, detector_name
 from pipeline.tracking import Detection, Track, Tracker, iou, track_score
-from pipeline.video import VideoInfo, VideoLimits, iter_frames, probe_video, sample_indices
+from pipeline.video import ReadStats, VideoInfo, VideoLimits, iter_frames, probe_video, sample_frames
 
 Progress = Callable[[float], None]
 
@@ -48,15 +48,19 @@ class _Batcher:
 
 
 def min_track_frames(frames_sampled: int) -> int:
-    """A person must be seen in this many sampled frames to count: fewer is a passer-by or a false detection."""
-    return max(2, math.ceil(0.1 * frames_sampled))
+    """A person must be seen in this many sampled frames to count: fewer is a passer-by or a false detection.
+
+    Two frames, or a tenth of a long clip's samples; never more than were read, so a one-frame video
+    with a face is judged on that frame.
+    """
+    return max(1, min(frames_sampled, max(2, math.ceil(0.1 * frames_sampled))))
 
 
 def analyze_video(path: str | Path, classifier: FaceClassifier, limits, video_limits: VideoLimits = VideoLimits(),
                   on_progress: Progress | None = None) -> dict:
     info = probe_video(path, video_limits)
-    indices = sample_indices(info.frame_count, info.fps, video_limits.frames, video_limits.max_per_second)
-    part = analyze_part(path, info.fps, indices, classifier, limits, on_progress)
+    indices = sample_frames(info, video_limits)
+    part = analyze_part(path, info.fps, indices, classifier, limits, on_progress, info)
     return video_result(media_facts(path, info, len(indices)), [part], classifier.spec)
 
 
@@ -71,33 +75,39 @@ def plan_segments(info: VideoInfo, indices: list[int], segment_s: float) -> list
     """The sampled frames split into consecutive time segments of ``segment_s`` seconds."""
     segments: dict[int, list[int]] = {}
     for index in indices:
-        segments.setdefault(int(index / info.fps // segment_s), []).append(index)
+        segments.setdefault(int((info.times[index] - info.times[0]) // segment_s), []).append(index)
     return [segments[k] for k in sorted(segments)]
 
 
 def analyze_part(path: str | Path, fps: float, indices: list[int], classifier: FaceClassifier, limits,
-                 on_progress: Progress | None = None) -> dict:
-    """Detect, track and classify faces on the given frames. A JSON-ready part of a video result.
+                 on_progress: Progress | None = None, info: VideoInfo | None = None) -> dict:
+    """Detect, track and classify faces on the given frames (indices into the probed ``VideoInfo.times``).
+    A JSON-ready part of a video result; ``skipped`` counts the frames that did not decode.
 
-    Track IDs are local to the part; ``merge_parts`` joins parts into one result.
+    ``fps`` is not used for times (each frame's presentation time is read from the stream); it stays for
+    the segment plans stored before. ``info`` spares probing the file again. Track IDs are local to the
+    part; ``merge_parts`` joins parts into one result.
     """
-    tracker, batcher = Tracker(), _Batcher(classifier)
+    tracker, batcher, stats = Tracker(), _Batcher(classifier), ReadStats()
     timings = {"decode": 0.0, "detect": 0.0}
     frames: list[tuple[int, float, list[Detection], list[int]]] = []
     clock = time.perf_counter()
-    for done, (index, rgb) in enumerate(iter_frames(path, indices), start=1):
+    for done, frame in enumerate(iter_frames(path, indices, info, stats), start=1):
         now = time.perf_counter()
         timings["decode"] += now - clock
+        rgb = frame.rgb
         faces = detect_faces(rgb, limits.min_face_confidence, limits.detect_max_side, limits.min_face_size)
         timings["detect"] += time.perf_counter() - now
-        dets = [Detection(index, index / fps, f.box, f.confidence) for f in faces]
+        dets = [Detection(frame.index, frame.t, f.box, f.confidence) for f in faces]
         ids = tracker.update(dets)
         for det in dets:
             batcher.add(crop_face(rgb, det.box, classifier.spec.crop_scale), det)
-        frames.append((index, index / fps, dets, ids))
+        frames.append((frame.index, frame.t, dets, ids))
         if on_progress:
-            on_progress(done / len(indices))
+            on_progress(min(1.0, done / len(indices)))
         clock = time.perf_counter()
+    if on_progress and frames:
+        on_progress(1.0)  # a missing frame's stand-in may have been the last one wanted
     batcher.flush()
     timings["classify"] = batcher.seconds
     return {
@@ -107,6 +117,7 @@ def analyze_part(path: str | Path, fps: float, indices: list[int], classifier: F
                                                       for d, tid in zip(dets, ids, strict=True)]}
                    for index, t, dets, ids in frames],
         "timings": {k: round(v * 1000, 2) for k, v in timings.items()},
+        "skipped": stats.undecodable,
     }
 
 
@@ -170,7 +181,9 @@ def video_result(media: dict, parts: list[dict], spec) -> dict:
     from pipeline.analyze import verdict
 
     tracks, frames = merge_parts(parts)
-    need = min_track_frames(media["frames_sampled"])
+    # What was read, not what was planned: frames lost to damage cannot show anyone.
+    need = min_track_frames(len(frames))
+    media = {**media, "frames_read": len(frames), "frames_undecodable": sum(p.get("skipped", 0) for p in parts)}
     summaries = [_track_summary(t, spec, len(t.detections) >= need) for t in tracks]
     counted = [s for s in summaries if s["counted"]]
     timings_ms = {k: round(sum(p["timings"][k] for p in parts), 2) for k in ("decode", "detect", "classify")}

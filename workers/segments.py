@@ -21,7 +21,7 @@ from core.db import session_scope
 from core.scan import limits, video_limits
 from core.settings import Settings, get_settings
 from core.tables import VideoSegment
-from pipeline import MediaError, probe_video, sample_indices, sniff
+from pipeline import MediaError, probe_video, sample_frames, sniff
 from pipeline.sniff import SNIFF_BYTES
 from pipeline.video_analysis import analyze_part, media_facts, plan_segments, video_result
 from workers import heartbeat, runtime
@@ -44,7 +44,7 @@ def plan_if_long(path: Path, settings: Settings) -> tuple[dict, list[list[int]]]
     info = probe_video(path, vlimits)
     if info.duration_s <= settings.video_split_over_s:
         return None
-    indices = sample_indices(info.frame_count, info.fps, vlimits.frames, vlimits.max_per_second)
+    indices = sample_frames(info, vlimits)
     return media_facts(path, info, len(indices)), plan_segments(info, indices, settings.video_segment_s)
 
 
