@@ -12,7 +12,7 @@ from core.settings import get_settings
 from tests.conftest import SHARED, shared_path
 
 CASES = SHARED / "cases" / "media"
-IMPLEMENTED = ("v_",)
+IMPLEMENTED = ("v_", "large_")
 
 
 def _rows() -> list[dict]:
