@@ -186,3 +186,38 @@ class BatchOut(BaseModel):
                    priority=batch.priority, error=batch.error, created_at=batch.created_at,
                    finished_at=batch.finished_at,
                    links={"self": f"/v1/batches/{batch.id}", "results": f"/v1/batches/{batch.id}/results"})
+
+
+class JobSummary(BaseModel):
+    """A job as a list shows it: its state and verdict, without the (possibly long) result document."""
+
+    id: str
+    status: str
+    progress: float
+    source: JobSource
+    media_type: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    batch_id: str | None = None
+    verdict: str | None = None
+    score: float | None = None
+    faces: int | None = None
+    error: JobError | None = None
+    links: dict[str, str]
+
+    @classmethod
+    def from_job(cls, job) -> JobSummary:
+        result = job.result or {}
+        return cls(id=job.id, status=job.status, progress=job.progress,
+                   source=JobSource(kind=job.source_kind, uri=job.source_uri, filename=job.filename),
+                   media_type=job.media_type, created_at=job.created_at, finished_at=job.finished_at,
+                   batch_id=job.batch_id, verdict=result.get("verdict"), score=result.get("score"),
+                   faces=len(result["faces"]) if "faces" in result else None,
+                   error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
+                   links={"self": f"/v1/jobs/{job.id}"})
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    next_cursor: str | None  # pass as ``cursor`` for the next page; null on the last one
+    links: dict[str, str]

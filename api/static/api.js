@@ -1,0 +1,84 @@
+// Talking to the service: every call carries the key the moderator entered, kept for this tab only.
+const KEY_NAME = "deepfake-api-key";
+
+export const key = {
+  get: () => sessionStorage.getItem(KEY_NAME),
+  set: (value) => sessionStorage.setItem(KEY_NAME, value.trim()),
+  clear: () => sessionStorage.removeItem(KEY_NAME),
+};
+
+// An answer that is not 2xx, with the service's stable error code and message.
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function call(path, options = {}) {
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${key.get() || ""}` };
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (err) {
+    throw new ApiError(0, "network", "the service could not be reached; check your connection and try again");
+  }
+  if (response.ok) return response;
+  const body = await response.json().catch(() => ({}));
+  const error = body.error || {};
+  const retryAfter = Number(response.headers.get("Retry-After")) || null;
+  throw new ApiError(response.status, error.code || "http_error", error.message || response.statusText, retryAfter);
+}
+
+export async function uploadFile(file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  return (await call("/v1/jobs", { method: "POST", body: form })).json();
+}
+
+export async function submitUrl(url) {
+  const body = JSON.stringify({ url });
+  return (await call("/v1/jobs", { method: "POST", body, headers: { "content-type": "application/json" } })).json();
+}
+
+export async function getJob(id) {
+  return (await call(`/v1/jobs/${encodeURIComponent(id)}`)).json();
+}
+
+export async function listJobs(params) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
+  return (await call(`/v1/jobs?${query}`)).json();
+}
+
+// The job's stored media as an object URL (an <img> cannot send the key itself); null when not stored.
+export async function mediaUrl(id) {
+  try {
+    return URL.createObjectURL(await (await call(`/v1/jobs/${encodeURIComponent(id)}/media`)).blob());
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+}
+
+const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+
+// Polls a job until it ends, calling onUpdate with each state. The wait grows from 0.5 s to 5 s, so a
+// long video does not cost a request every half second; a 429 or 503 waits as long as Retry-After says.
+export async function follow(id, onUpdate, { first = 500, max = 5000, factor = 1.5 } = {}) {
+  let wait = first;
+  for (;;) {
+    try {
+      const job = await getJob(id);
+      onUpdate(job, null);
+      if (TERMINAL.has(job.status)) return job;
+    } catch (err) {
+      onUpdate(null, err);
+      if (err.status === 401 || err.status === 404) return null;
+      if (err.retryAfter) wait = Math.max(wait, err.retryAfter * 1000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    wait = Math.min(max, wait * factor);
+  }
+}

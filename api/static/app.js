@@ -1,0 +1,129 @@
+// The page: enter a key, send files or URLs, follow each job, read the result; the jobs being followed
+// are in the address (?jobs=id,id), so a reload or a shared link shows them again.
+import { follow, key, mediaUrl, submitUrl, uploadFile } from "./api.js";
+import { clear, h } from "./dom.js";
+import { jobList } from "./jobs.js";
+import { errorPanel, resultView } from "./result.js";
+import { STATUSES, adviceFor } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+
+function followedIds() {
+  return (new URLSearchParams(location.search).get("jobs") || "").split(",").filter(Boolean);
+}
+
+function remember(id) {
+  const ids = [id, ...followedIds().filter((known) => known !== id)].slice(0, 20);
+  history.replaceState(null, "", `?jobs=${ids.join(",")}`);
+}
+
+function showMessage(err) {
+  const box = $("message");
+  clear(box).append(h("strong", {}, err.message), " ", adviceFor(err.code));
+  box.hidden = false;
+  if (err.status === 401) showKeyForm("That key was not accepted. " + adviceFor("unauthorized"));
+}
+
+// One card per job: what was sent, its state, then its result or its error.
+function jobCard(title) {
+  const status = h("span", { class: "status" }, "Sending…");
+  const bar = h("progress", { max: 1, value: 0 });
+  const body = h("div", { class: "card-body" });
+  const card = h("article", { class: "job-card" }, h("header", {}, h("h3", {}, title), status, bar), body);
+  $("cards").prepend(card);
+  return { card, status, bar, body };
+}
+
+async function showJob(view, job) {
+  view.card.dataset.jobId = job.id;
+  view.card.dataset.status = job.status;
+  view.status.textContent = STATUSES[job.status] || job.status;
+  view.bar.value = job.progress;
+  view.bar.hidden = job.status !== "running" && job.status !== "queued";
+  if (job.status === "succeeded" && job.result) {
+    const src = job.source.kind === "upload" ? await mediaUrl(job.id).catch(() => null) : null;
+    clear(view.body).append(resultView(job.result, src));
+  } else if (job.error) {
+    clear(view.body).append(errorPanel(job.error));
+  } else if (job.status === "succeeded") {
+    clear(view.body).append(h("p", {}, "The result was purged after the retention period."));
+  }
+}
+
+function track(view, jobId) {
+  remember(jobId);
+  return follow(jobId, (job, err) => {
+    if (job) showJob(view, job);
+    else clear(view.body).append(errorPanel({ code: err.code, message: err.message }));
+  });
+}
+
+async function send(title, submit) {
+  const view = jobCard(title);
+  try {
+    const job = await submit();
+    await showJob(view, job);
+    await track(view, job.id);
+    lists.refresh();
+  } catch (err) {
+    view.status.textContent = "Not accepted";
+    view.bar.hidden = true;
+    clear(view.body).append(errorPanel({ code: err.code, message: err.message }));
+  }
+}
+
+function sendFiles(files) {
+  for (const file of files) send(file.name, () => uploadFile(file));
+}
+
+function openJob(jobId) {
+  const existing = document.querySelector(`.job-card[data-job-id="${CSS.escape(jobId)}"]`);
+  if (existing) return existing.scrollIntoView();
+  const view = jobCard(`Job ${jobId}`);
+  view.card.dataset.jobId = jobId;
+  track(view, jobId);
+  view.card.scrollIntoView();
+}
+
+function wireUpload() {
+  const zone = $("drop"), input = $("files");
+  zone.addEventListener("click", () => input.click());
+  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); sendFiles(e.dataTransfer.files); });
+  input.addEventListener("change", () => { sendFiles(input.files); input.value = ""; });
+  $("url-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const url = $("url").value.trim();
+    if (url) send(url, () => submitUrl(url));
+    $("url").value = "";
+  });
+}
+
+function showKeyForm(why) {
+  $("key-why").textContent = why || "";
+  $("key-section").hidden = false;
+  $("main").hidden = true;
+  $("key").focus();
+}
+
+function start() {
+  $("key-section").hidden = true;
+  $("main").hidden = false;
+  $("message").hidden = true;
+  lists.refresh();
+  followedIds().reverse().forEach(openJob);
+}
+
+const lists = jobList($("list"), { open: openJob, onError: showMessage });
+
+$("key-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  key.set($("key").value);
+  $("key").value = "";
+  start();
+});
+$("forget-key").addEventListener("click", () => { key.clear(); clear($("cards")); showKeyForm(); });
+wireUpload();
+if (key.get()) start(); else showKeyForm();

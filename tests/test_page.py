@@ -1,0 +1,69 @@
+"""The moderators' page and /docs are served by the API from packaged files, with nothing from the internet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.routes_page import STATIC
+
+# Anything that would make the browser fetch from another origin: absolute URLs in src/href/import/url().
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//"""
+                      r"""|from\s+["'](?:https?:)?//|url\(\s*["']?(?:https?:)?//""")
+IMPORT = re.compile(r"""^import .* from "\./([\w.]+)";$""", re.MULTILINE)
+
+
+def _client() -> TestClient:
+    return TestClient(create_app())
+
+
+def test_the_page_is_served_at_the_root_without_a_key():
+    answer = _client().get("/")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/app.js">' in answer.text
+    # The browser itself refuses anything but this origin: a CDN dependency would break the page at once.
+    assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_every_module_the_page_imports_is_served_as_javascript():
+    client = _client()
+    pending, seen = ["app.js"], set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        answer = client.get(f"/static/{name}")
+        assert answer.status_code == 200, name
+        assert "javascript" in answer.headers["content-type"]
+        pending += [found for found in IMPORT.findall(answer.text) if found not in seen]
+    assert seen == {p.name for p in STATIC.glob("*.js")}, "a module is shipped but never imported, or missing"
+    assert _client().get("/static/style.css").status_code == 200
+
+
+def test_no_shipped_file_loads_anything_from_another_origin():
+    for path in STATIC.iterdir():
+        assert not EXTERNAL.search(path.read_text()), path.name
+
+
+def test_the_static_files_are_package_data():
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert 'api = ["static/*"]' in pyproject
+    assert not [p for p in STATIC.rglob("*") if p.is_dir()], "package-data lists static/* only: no subfolders"
+
+
+def test_docs_load_swagger_ui_from_this_service():
+    client = _client()
+    html = client.get("/docs").text
+    assert "cdn." not in html
+    for asset in re.findall(r"""(?:src|href)=["'](/docs-assets/[^"']+)""", html):
+        answer = client.get(asset)
+        assert answer.status_code == 200 and len(answer.content) > 500, asset
+    assert "/docs-assets/swagger-ui-bundle.js" in html
+    assert client.get("/openapi.json").json()["paths"]["/v1/jobs"]["get"]["summary"] == "List jobs, newest first"
+
+
+def test_redoc_is_not_offered_because_it_would_need_a_cdn():
+    assert _client().get("/redoc").status_code == 404
