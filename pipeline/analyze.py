@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.animation import is_animated
 from pipeline.classifier import FaceClassifier
 from pipeline.decode import load_image
 from pipeline.errors import ErrorCode, MediaError
@@ -66,15 +67,21 @@ class _Clock:
         self._last = now
 
 
+ANIMATABLE = {"image/gif", "image/webp", "image/png"}
+
+
 def media_type(path: str | Path) -> MediaType:
-    """What the file is, from its first bytes. Raises ``MediaError`` for empty or unsupported files."""
+    """What the file is, from its first bytes; an animated image is of kind ``video``. Raises
+    ``MediaError`` for empty or unsupported files."""
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head:
         raise MediaError(ErrorCode.EMPTY_FILE, "the file is empty")
     found = sniff(head)
     if found is None:
-        raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "not a supported image format")
+        raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "not a supported image or video format")
+    if found.mime in ANIMATABLE and is_animated(path):
+        return MediaType("video", found.mime)  # analysed frame by frame like a short clip
     return found
 
 

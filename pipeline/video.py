@@ -22,8 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline import animation
 from pipeline.containers import has_video_track, mp4_has_video_track  # noqa: F401 (re-exported)
 from pipeline.errors import ErrorCode, MediaError
+from pipeline.sniff import SNIFF_BYTES, sniff
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,10 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
     """Duration, frame rate, size, codec and every frame's time, checked against the limits.
 
     Raises ``MediaError``: ``no_video_stream``, ``corrupt_media`` (nothing to decode), ``video_too_large``,
-    ``video_too_long``.
+    ``video_too_long``. An animated image is probed as a video.
     """
+    if _is_image(path):
+        return _probe_animation(path, limits)
     with _open(Path(path)) as container:
         stream = container.streams.video[0]
         # Stored size: a portrait phone clip is stored landscape; frames are turned upright when decoded.
@@ -120,6 +124,21 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
     duration = times[-1] - times[0] + step
     fps = rate if 0 < rate <= 1000 else len(times) / duration
     info = VideoInfo(duration, fps, width, height, codec, len(times), tuple(times))
+    _check_length(info, limits)
+    return info
+
+
+def _is_image(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        found = sniff(f.read(SNIFF_BYTES))
+    return found is not None and found.kind == "image"
+
+
+def _probe_animation(path: str | Path, limits: VideoLimits) -> VideoInfo:
+    times, (width, height), kind = animation.times(path, limits.max_pixels, limits.max_frames)
+    step = _frame_step(times, 0.0) or animation.DEFAULT_FRAME_MS / 1000
+    duration = times[-1] + step
+    info = VideoInfo(duration, len(times) / duration, width, height, f"animated-{kind}", len(times), tuple(times))
     _check_length(info, limits)
     return info
 
@@ -196,6 +215,9 @@ def iter_frames(path: str | Path, indices: list[int], info: VideoInfo | None = N
     if not indices:
         return
     times = list((info or probe_video(path, VideoLimits(max_duration_s=1e12, max_frames=10**9))).times)
+    if _is_image(path):
+        yield from (Frame(index, times[index], rgb) for index, rgb in animation.frames(path, indices))
+        return
     wanted, last_wanted = sorted(set(indices)), max(indices)
     position, yielded, expected = 0, 0, None  # next wanted; frames yielded; index the next decode should be
     failed = False

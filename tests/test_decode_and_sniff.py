@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from pipeline import ErrorCode, MediaError, load_image, sniff
+from pipeline import ErrorCode, MediaError, MediaType, load_image, sniff
 from tests import media
 
 
@@ -60,6 +62,51 @@ def test_sniff_reads_the_bytes(head, kind, mime):
     assert (found.kind, found.mime) == (kind, mime)
 
 
-@pytest.mark.parametrize("head", [b"", b"hello world", b"%PDF-1.7\n", b"\x00\x00\x00\x18ftypheic"])
+@pytest.mark.parametrize("head", [b"", b"hello world", b"%PDF-1.7\n", b"PK\x03\x04 a zip file"])
 def test_sniff_refuses_what_it_cannot_decode(head):
     assert sniff(head) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "mime"),
+    [(b"GIF89a\x01\x00\x01\x00", "image/gif"), (b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00", "image/avif"),
+     (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1", "image/heic"), (b"\x00\x00\x00\x1cftypmif1", "image/heic")],
+)
+def test_sniff_knows_phone_and_browser_stills(head, mime):
+    assert sniff(head) == MediaType("image", mime)
+
+
+def _grey() -> np.ndarray:
+    return np.asarray(Image.fromarray(media.astronaut()).convert("L"))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_grey_keeps_its_tones(tmp_path, suffix):
+    grey = _grey()
+    path = tmp_path / f"grey16{suffix}"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path)  # full 16-bit range, as scanners write it
+    decoded = load_image(path, max_pixels=10**7)
+    assert decoded.shape == (*grey.shape, 3)
+    assert np.abs(decoded[:, :, 0].astype(int) - grey).max() <= 1  # not all white
+    assert (decoded[:, :, 0] == decoded[:, :, 1]).all()
+
+
+def test_32_bit_float_grey_in_0_to_1_keeps_its_tones(tmp_path):
+    grey = _grey()
+    path = tmp_path / "grey.tif"
+    Image.fromarray(grey.astype(np.float32) / 255).save(path)
+    assert np.abs(load_image(path, max_pixels=10**7)[:, :, 0].astype(int) - grey).max() <= 1
+
+
+@pytest.mark.parametrize("fmt", ["AVIF", "HEIF"])
+def test_avif_and_heic_decode(tmp_path, fmt):
+    from pipeline.decode import register_formats
+
+    register_formats()
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.fromarray(media.astronaut()).save(path, format=fmt, quality=90)
+    head = path.read_bytes()[:32]
+    assert sniff(head).kind == "image"
+    decoded = load_image(path, max_pixels=10**7)
+    assert decoded.shape == (512, 512, 3)
+    assert np.abs(decoded.astype(int) - media.astronaut()).mean() < 12
