@@ -49,7 +49,8 @@ function modelNames(result) {
 
 function bandCell(name) {
   const look = band(name);
-  return h("td", {}, h("span", { class: "swatch", style: `background:${look.colour}` }), " ", look.words);
+  // A class, not a style attribute: the page's Content-Security-Policy refuses inline styles.
+  return h("td", {}, h("span", { class: `swatch swatch-${BANDS[name] ? name : "none"}` }), " ", look.words);
 }
 
 export function facesTable(result, what = "Face") {

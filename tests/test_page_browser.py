@@ -1,0 +1,204 @@
+"""The page in a real browser (Debian's chromium, driven by chromedriver) against a live ``deepfake api``.
+
+A moderator's path: open the page, enter a key, send two photos at once (one with a face, one without),
+see each verdict in words and the face's box with its score, reload and find them again, see the list.
+``./dev test`` installs chromium; where it cannot be installed this skips, except in CI, where it fails.
+Set ``DEEPFAKE_SCREENSHOTS=folder`` to keep the screenshots (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import media
+from tests.api_client import new_key
+from tests.conftest import require, shared_path
+
+WAIT_S = 120
+
+
+@pytest.fixture
+def live_api(worker, tmp_path):
+    """``deepfake api`` as its own process on loopback, sharing the test database, Redis and media folder
+    (the environment ``tests/conftest.py`` set); jobs run on the in-process ``worker``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "api.log").open("w")
+    deepfake = Path(sys.executable).parent / "deepfake"
+    process = subprocess.Popen([str(deepfake), "api", "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process, tmp_path / "api.log")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"deepfake api exited: {log.read_text()}"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"deepfake api did not start: {log.read_text()}")
+
+
+@pytest.fixture
+def browser():
+    found = shutil.which("chromium") and shutil.which("chromedriver")
+    require(bool(found), "chromium and chromedriver are not installed (./dev test installs them with apt-get)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The driver is named outright, so Selenium never tries to download one.
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, what: str, timeout: float = WAIT_S):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+
+
+def _cards(driver) -> dict[str, object]:
+    from selenium.webdriver.common.by import By
+
+    return {card.find_element(By.TAG_NAME, "h3").text: card
+            for card in driver.find_elements(By.CSS_SELECTOR, ".job-card")}
+
+
+def _finished(driver, count: int) -> bool:
+    """``count`` cards show a verdict; a card that ended any other way fails the test with what it says."""
+    from selenium.webdriver.common.by import By
+
+    ended = [c for c in driver.find_elements(By.CSS_SELECTOR, ".job-card") if c.get_attribute("data-status")
+             in ("failed", "canceled") or c.find_elements(By.CSS_SELECTOR, ".error-panel")]
+    assert not ended, [c.text for c in ended]
+    done = driver.find_elements(By.CSS_SELECTOR, ".job-card[data-status=succeeded] .verdict")
+    return len(done) >= count
+
+
+def _send_files(driver, paths: list[Path]) -> None:
+    from selenium.webdriver.common.by import By
+
+    # The file input sits behind the drop zone (hidden); chromedriver types file paths only into a
+    # shown input, so it is shown first. Choosing files through it is what the drop zone's click does.
+    driver.execute_script("document.getElementById('files').hidden = false")
+    driver.find_element(By.ID, "files").send_keys("\n".join(str(p) for p in paths))
+
+
+def _screenshot(element, tmp_path: Path, name: str) -> Path:
+    """A picture of ``element`` (a job's card, or the whole page's body) as the browser drew it."""
+    path = tmp_path / name
+    element.parent.execute_script("arguments[0].scrollIntoView()", element)  # drawn only once in view
+    element.screenshot(str(path))
+    if os.environ.get("DEEPFAKE_SCREENSHOTS"):
+        folder = Path(os.environ["DEEPFAKE_SCREENSHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / name)
+    return path
+
+
+def _check_face_card(card) -> None:
+    from selenium.webdriver.common.by import By
+
+    verdict = card.find_element(By.CSS_SELECTOR, ".verdict")
+    assert verdict.get_attribute("data-verdict") in {"real", "uncertain"}, verdict.text
+    box = card.find_element(By.CSS_SELECTOR, "svg.photo .face-box rect")
+    assert float(box.get_attribute("width")) > 50
+    assert box.get_attribute("stroke") in {"#0072B2", "#E69F00"}  # the band's colour, not a default
+    assert "%" in card.find_element(By.CSS_SELECTOR, "svg.photo .box-label").text
+    assert "%" in card.find_element(By.CSS_SELECTOR, ".face-row td.num").text
+    image = card.find_element(By.CSS_SELECTOR, "svg.photo image")
+    assert image.get_attribute("href").startswith("blob:")  # the upload itself, fetched with the key
+
+
+def _check_no_face_card(card) -> None:
+    text = card.text
+    assert "No face found" in text and "No sign of manipulation" not in text, text
+
+
+def test_a_moderator_sends_photos_and_reads_the_verdicts(live_api, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    photo = shared_path("cases", "media", "gray16.png")  # a real face, 448 px: quick on busy cores
+    empty = media.write(tmp_path / "empty-room.jpg", media.jpeg_bytes(media.no_face()))
+    browser.get(live_api + "/")
+    browser.find_element(By.ID, "key").send_keys(new_key(tenant="acme"))
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _send_files(browser, [photo, empty])
+    _wait(browser, lambda d: _finished(d, 2), "both photos' verdicts shown")
+    cards = _cards(browser)
+    _check_face_card(cards[photo.name])
+    _check_no_face_card(cards[empty.name])
+    shot = _screenshot(cards[photo.name], tmp_path, "page-photo.png")
+    assert shot.stat().st_size > 10_000
+
+    # The jobs are in the address: a reload shows both again, and the list has them.
+    assert browser.current_url.count(",") == 1 and "?jobs=" in browser.current_url
+    browser.refresh()
+    _wait(browser, lambda d: _finished(d, 2), "both verdicts shown again after a reload")
+    _check_face_card(next(c for c in browser.find_elements(By.CSS_SELECTOR, ".job-card")
+                          if c.find_elements(By.CSS_SELECTOR, "svg.photo .face-box")))
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row")) == 2, "two rows in the list")
+
+    # Nothing was refused by the page's Content-Security-Policy and no script failed.
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def test_a_wrong_key_is_sent_back_to_the_key_form_with_what_to_do(live_api, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_api + "/")
+    browser.find_element(By.ID, "key").send_keys("df_not-a-key")
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "key-section").is_displayed(), "the key form shown again", 20)
+    assert "not accepted" in browser.find_element(By.ID, "key-why").text
+
+
+def test_a_video_shows_each_persons_verdict_and_a_timeline_to_seek_with(live_api, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    clip = media.write_clip(tmp_path / "interview.mp4", [((20, 40), (400, 100))], frames=90)
+    browser.get(live_api + "/")
+    browser.find_element(By.ID, "key").send_keys(new_key(tenant="acme"))
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _send_files(browser, [clip])
+    _wait(browser, lambda d: _finished(d, 1), "the video's verdict shown")
+    card = _cards(browser)[clip.name]
+    points = card.find_elements(By.CSS_SELECTOR, ".timeline svg circle")
+    assert len(points) >= 10, "a point per sampled frame with a face"
+    assert card.find_elements(By.CSS_SELECTOR, ".timeline polyline")
+    assert "Person" in card.find_element(By.CSS_SELECTOR, ".track-row").text
+    assert "%" in card.find_element(By.CSS_SELECTOR, ".track-row td.num").text
+    player = card.find_element(By.CSS_SELECTOR, "video.player")
+    points[-1].click()  # the last sampled frame: the player is moved there
+    target = float(points[-1].get_attribute("aria-label").split(" at ")[1].split(" s")[0])
+    assert abs(float(player.get_property("currentTime")) - target) < 0.05
+    _screenshot(card, tmp_path, "page-video.png")
