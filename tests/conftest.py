@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import ServiceState, start_services, stop_services
+from tests.services import ServiceState, flush_redis, start_services, stop_services
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -86,7 +86,6 @@ def clean_db(migrated: ServiceState):
 
 
 def _truncate(state: ServiceState) -> None:
-    import redis
     from sqlalchemy import text
 
     from core.db import engine
@@ -95,7 +94,7 @@ def _truncate(state: ServiceState) -> None:
         tables = ("jobs, batches, video_segments, webhook_endpoints, webhook_deliveries, webhook_attempts, "
                   "service_secrets, api_keys")
         conn.execute(text(f"TRUNCATE {tables}"))
-    redis.Redis.from_url(state.redis_url).flushdb()
+    flush_redis(state)
     shutil.rmtree(state.data_dir / "media", ignore_errors=True)
 
 

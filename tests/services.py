@@ -58,6 +58,16 @@ def _claim_redis_db(state: ServiceState) -> None:
         state.redis_error = str(exc)
 
 
+def flush_redis(state: ServiceState) -> None:
+    """Empty this run's Redis DB between tests, keeping the claim: without it, a test run started meanwhile
+    would take the same DB, and each run's worker would then consume (and drop) the other's jobs."""
+    import redis
+
+    client = redis.Redis.from_url(state.redis_url)
+    client.flushdb()
+    client.set(CLAIM_KEY, "1", ex=6 * 3600)
+
+
 def start_services(state: ServiceState, run_id: str) -> None:
     _create_database(state, run_id)
     _claim_redis_db(state)
