@@ -1,4 +1,5 @@
-"""Reading jobs beyond one by ID: ``GET /v1/jobs`` (the list) and a job's stored media (for the page)."""
+"""Reading jobs beyond one by ID: ``GET /v1/jobs`` (the list), and the pictures a job keeps (its media, its
+faces' heatmaps) for the page."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import JobPage, JobSummary
-from core import joblist, tenancy
+from core import heatmaps, joblist, tenancy
 from core.blobs import BlobNotFound
 from core.tables import Job
 
@@ -45,26 +46,46 @@ def list_jobs(session: SessionDep, caller: JobsCaller,
     return JobPage(items=[JobSummary.from_job(job) for job in page.jobs], next_cursor=page.next_cursor, links=links)
 
 
+def _owned(session, job_id: str, caller) -> Job:
+    job = tenancy.owned(session, Job, job_id, caller)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    return job
+
+
+def _send_blob(store, key: str, media_type: str, settings, gone: str) -> FileResponse:
+    """The stored object, through a temporary copy removed once sent; 404 ``media_gone`` when absent."""
+    tmp_dir = settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkstemp(dir=tmp_dir, prefix="blob-")[1])
+    try:
+        store.download_to(key, path)
+    except BlobNotFound as exc:
+        path.unlink(missing_ok=True)
+        raise ApiError(404, "media_gone", gone) from exc
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=300"},
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
 @router.get("/{job_id}/media", summary="The job's stored upload, as it was sent",
             responses={200: {"content": {"application/octet-stream": {}}}})
 def job_media(job_id: str, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
               caller: JobsCaller) -> FileResponse:
     """404 ``media_gone`` once the media was deleted (``retain_media=false``, retention) or never stored
-    (URL and S3 jobs keep no copy)."""
-    job = tenancy.owned(session, Job, job_id, caller)
-    if job is None:
-        raise ApiError(404, "not_found", f"no job {job_id}")
+    (URL and S3 jobs keep no copy). The media type is the one sniffed at upload, never the client's."""
+    job = _owned(session, job_id, caller)
     if not job.blob_key:
         raise ApiError(404, "media_gone", "this job's media is not stored (deleted, or fetched from its source)")
-    tmp_dir = settings.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkstemp(dir=tmp_dir, prefix="media-")[1])
-    try:
-        store.download_to(job.blob_key, path)
-    except BlobNotFound as exc:
-        path.unlink(missing_ok=True)
-        raise ApiError(404, "media_gone", "this job's media is no longer stored") from exc
-    # The copy is removed once sent; the media type is the one sniffed at upload, never the client's.
-    return FileResponse(path, media_type=job.media_type or "application/octet-stream",
-                        headers={"Cache-Control": "private, max-age=300"},
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return _send_blob(store, job.blob_key, job.media_type or "application/octet-stream", settings,
+                      "this job's media is no longer stored")
+
+
+@router.get("/{job_id}/faces/{face}/heatmap.png", summary="A face's Grad-CAM heatmap (jobs with explain)",
+            responses={200: {"content": {"image/png": {}}}})
+def face_heatmap(job_id: str, face: int, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
+                 caller: JobsCaller) -> FileResponse:
+    """An RGBA PNG to stretch over ``faces[face].heatmap.region`` of the image; 404 when that face has none."""
+    job = _owned(session, job_id, caller)
+    if heatmaps.key(job_id, face) not in heatmaps.stored_keys(job_id, job.result):
+        raise ApiError(404, "not_found", f"job {job_id} has no heatmap for face {face}")
+    return _send_blob(store, heatmaps.key(job_id, face), "image/png", settings, "this heatmap is no longer stored")

@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
-from core import batches, jobs, retention, sources, tenancy, webhooks
+from core import batches, heatmaps, jobs, retention, sources, tenancy, webhooks
 from core.blobs import BlobStore
 from core.keys import Principal
 from core.tables import Job
@@ -60,11 +60,14 @@ def _options(fields: dict[str, str]) -> dict:
     priority = fields.get("priority", "interactive")
     if priority not in PRIORITIES:
         raise ApiError(422, "invalid_request", f"priority must be one of {PRIORITIES}")
-    return {"priority": priority, "dedup": _flag(fields, "dedup"), "retain_media": _flag(fields, "retain_media")}
+    explain = _flag(fields, "explain", "false")
+    # A reused result has no heatmaps: a job that asks for them is analysed afresh.
+    return {"priority": priority, "dedup": _flag(fields, "dedup") and not explain,
+            "retain_media": _flag(fields, "retain_media"), "explain": explain}
 
 
-def _flag(fields: dict[str, str], name: str) -> bool:
-    value = fields.get(name, "true").lower()
+def _flag(fields: dict[str, str], name: str, default: str = "true") -> bool:
+    value = fields.get(name, default).lower()
     if value not in ("true", "false", "1", "0"):
         raise ApiError(422, "invalid_request", f"{name} must be true or false")
     return value in ("true", "1")
@@ -265,8 +268,8 @@ async def _accept_reference(request: Request, session, settings, caller: Princip
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
     _check_source(kind, uri, settings)
-    options = {"priority": spec.priority, "dedup": spec.dedup, "retain_media": spec.retain_media,
-               "tenant": caller.tenant}
+    options = {"priority": spec.priority, "dedup": spec.dedup and not spec.explain, "retain_media": spec.retain_media,
+               "explain": spec.explain, "tenant": caller.tenant}
     return await run_in_threadpool(_record_and_queue, session, kind, uri, callback_url, options, settings)
 
 
@@ -309,7 +312,8 @@ def _enqueue(session, job_id: str, priority: str) -> None:
                                                                    "callback_url": {"type": "string"},
                                                                    "priority": {"enum": ["interactive", "bulk"]},
                                                                    "dedup": {"type": "boolean"},
-                                                                   "retain_media": {"type": "boolean"}}}},
+                                                                   "retain_media": {"type": "boolean"},
+                                                                   "explain": {"type": "boolean"}}}},
                  "application/json": {"schema": JobRequest.model_json_schema()},
              }}})
 async def submit_job(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
@@ -320,6 +324,8 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     ``priority``: ``interactive`` (default) or ``bulk``, a lane workers serve only when no interactive job waits.
     ``dedup`` (default true): media already analysed by the same model version for this tenant reuses that result.
     ``retain_media`` (default true): false deletes the stored upload as soon as the job ends.
+    ``explain`` (default false): each face of a photo gets a Grad-CAM heatmap (``faces[n].heatmap``); such a job
+    is never deduplicated.
     ``batch_id`` and ``ref`` (in the URL, or as form fields): an upload into an open batch, on its lane; there a
     file the service will not analyse (not media, empty, too large) becomes a failed item, not a refusal.
     """
@@ -347,6 +353,7 @@ def delete_job(job_id: str, session: SessionDep, store: BlobStoreDep, caller: Jo
     job = jobs.delete(session, job_id) if tenancy.owned(session, Job, job_id, caller) else None
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
-    if job.blob_key:
-        store.delete(job.blob_key)
+    for key in [job.blob_key, *heatmaps.stored_keys(job.id, job.result)]:
+        if key:
+            store.delete(key)
     return Response(status_code=204)

@@ -21,6 +21,7 @@ class JobRequest(BaseModel):
     priority: Literal["interactive", "bulk"] = "interactive"
     dedup: bool = True
     retain_media: bool = True
+    explain: bool = False  # a Grad-CAM heatmap per face of a photo
 
     @field_validator("s3_uri")
     @classmethod
@@ -67,6 +68,7 @@ class JobOut(BaseModel):
     batch_id: str | None = None
     ref: str | None = None
     retain_media: bool = True
+    explain: bool = False
     purged_at: datetime | None = None  # set: media and result were purged after the retention period
     links: dict[str, str]
 
@@ -78,7 +80,8 @@ class JobOut(BaseModel):
             media_type=job.media_type, size_bytes=job.size_bytes, sha256=job.sha256,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             result=job.result, callback_url=job.callback_url, priority=job.priority, reused_from=job.reused_from,
-            batch_id=job.batch_id, ref=job.ref, retain_media=job.retain_media, purged_at=job.purged_at,
+            batch_id=job.batch_id, ref=job.ref, retain_media=job.retain_media, explain=bool(job.explain),
+            purged_at=job.purged_at,
             error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
             links={"self": f"/v1/jobs/{job.id}"},
         )

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import heatmaps
 from core.blobs import BlobStore
 from core.clock import now
 from core.status import TERMINAL
@@ -45,6 +46,8 @@ def purge(session: Session, store: BlobStore, job_ids: list[str]) -> int:
     for job in found:
         if job.blob_key:
             _delete_blob(store, job.blob_key)  # media first: a result without media is the safe half
+        for key in heatmaps.stored_keys(job.id, job.result):  # pictures of the faces: media too
+            _delete_blob(store, key)
     for job in found:
         job.result = job.sha256 = job.filename = job.source_uri = job.blob_key = job.model_key = None
         job.purged_at = job.updated_at = now()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     func,
     text,
     true,
@@ -140,6 +141,8 @@ class Job(Base):
     # False: the stored upload is deleted as soon as the job ends (core.retention).
     retain_media: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # media and result purged (core.retention)
+    # True: each face of a photo gets a Grad-CAM heatmap, stored beside the media (workers/explain.py).
+    explain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ServiceSecret(Base):

@@ -14,10 +14,22 @@ feature map (e.g. 10 x 10 for a 160 px input), smoothed up to the crop.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from pipeline.classifier import FaceClassifier
+from pipeline.decode import load_image
+from pipeline.faces import crop_face
+
+MAX_SIDE = 256  # a heatmap holds 10-20 cells across: a bigger PNG would show no more
+
+
+@dataclass(frozen=True)
+class FaceHeatmap:
+    region: list[int]  # [x, y, w, h] in image pixels: the square crop the model saw (may pass the edges)
+    png: bytes  # RGBA, at most MAX_SIDE across, to be stretched over ``region``
 
 
 def _last_feature_layer(model):
@@ -71,3 +83,26 @@ def heatmap_png(heat: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(out, format="PNG")
     return out.getvalue()
+
+
+def crop_region(box: list[int], scale: float) -> list[int]:
+    """Where ``crop_face(image, box, scale)`` cuts, in image pixels: the same square, centred on the box."""
+    x, y, w, h = box
+    side = max(1, round(max(w, h) * scale))
+    return [round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), side, side]
+
+
+def explain_image(path: str | Path, classifier: FaceClassifier, boxes: list[list[int]],
+                  max_pixels: int) -> list[FaceHeatmap]:
+    """A heatmap for each face box of the image at ``path`` (boxes as the result gives them), in order."""
+    import cv2
+
+    image = load_image(path, max_pixels)
+    scale = classifier.spec.crop_scale
+    maps = []
+    for box in boxes:
+        heat = gradcam(classifier, crop_face(image, tuple(box), scale))
+        side = min(MAX_SIDE, heat.shape[0])
+        maps.append(FaceHeatmap(crop_region(box, scale),
+                                heatmap_png(cv2.resize(heat, (side, side), interpolation=cv2.INTER_AREA))))
+    return maps

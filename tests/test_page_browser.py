@@ -26,25 +26,31 @@ from tests.conftest import require, shared_path
 WAIT_S = 120
 
 
+DEEPFAKE = str(Path(sys.executable).parent / "deepfake")
+
+
 @pytest.fixture
-def live_api(worker, tmp_path):
-    """``deepfake api`` as its own process on loopback, sharing the test database, Redis and media folder
-    (the environment ``tests/conftest.py`` set); jobs run on the in-process ``worker``."""
+def live_api(clean_db, tmp_path):
+    """``deepfake api`` and ``deepfake worker`` as their own processes on loopback, sharing the test
+    database, Redis and media folder (the environment ``tests/conftest.py`` set): the service as it runs."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log = (tmp_path / "api.log").open("w")
-    deepfake = Path(sys.executable).parent / "deepfake"
-    process = subprocess.Popen([str(deepfake), "api", "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
+    api = _start([DEEPFAKE, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log")
+    worker = _start([DEEPFAKE, "worker", "--concurrency", "1", "--loglevel", "WARNING"], tmp_path / "worker.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, process, tmp_path / "api.log")
+        _wait_until_up(base, api, tmp_path / "api.log")
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+        for process in (worker, api):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
@@ -80,9 +86,20 @@ def browser():
 
 
 def _wait(driver, condition, what: str, timeout: float = WAIT_S):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+    except TimeoutException as exc:  # say what the page showed, not only that it waited
+        raise AssertionError(f"{what}: not within {timeout} s; the page showed:\n{_page_text(driver)}") from exc
+
+
+def _page_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return "\n---\n".join(f"{c.get_attribute('data-job-id')} {c.get_attribute('data-status')}: {c.text[:300]}"
+                           for c in driver.find_elements(By.CSS_SELECTOR, ".job-card"))
 
 
 def _cards(driver) -> dict[str, object]:
@@ -136,6 +153,25 @@ def _check_face_card(card) -> None:
     assert "%" in card.find_element(By.CSS_SELECTOR, ".face-row td.num").text
     image = card.find_element(By.CSS_SELECTOR, "svg.photo image")
     assert image.get_attribute("href").startswith("blob:")  # the upload itself, fetched with the key
+    _check_heatmap(card)
+
+
+def _check_heatmap(card) -> None:
+    """The face's heatmap image is loaded over its crop, and the slider sets its opacity."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    heat = card.find_element(By.CSS_SELECTOR, ".heatmap svg image.heat")
+    WebDriverWait(card.parent, 20).until(lambda _: (heat.get_attribute("href") or "").startswith("blob:"))
+    loaded = card.parent.execute_script(
+        "const i = new Image(); i.src = arguments[0]; await i.decode(); return [i.naturalWidth, i.naturalHeight]",
+        heat.get_attribute("href"))
+    assert loaded[0] == loaded[1] > 10
+    slider = card.find_element(By.CSS_SELECTOR, ".heatmap input.opacity")
+    card.parent.execute_script("arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert float(heat.get_attribute("opacity")) == 0.2
+    card.parent.execute_script("arguments[0].value = 70; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert float(heat.get_attribute("opacity")) == 0.7
 
 
 def _check_no_face_card(card) -> None:
@@ -151,6 +187,7 @@ def test_a_moderator_sends_photos_and_reads_the_verdicts(live_api, browser, tmp_
     browser.get(live_api + "/")
     browser.find_element(By.ID, "key").send_keys(new_key(tenant="acme"))
     browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    browser.find_element(By.ID, "explain").click()  # heatmaps too
     _send_files(browser, [photo, empty])
     _wait(browser, lambda d: _finished(d, 2), "both photos' verdicts shown")
     cards = _cards(browser)

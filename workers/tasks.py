@@ -13,6 +13,7 @@ from core.settings import get_settings
 from pipeline import ErrorCode, MediaError, file_sha256
 from workers import heartbeat, runtime, segments
 from workers.celery_app import PROCESS_JOB, app
+from workers.explain import add_heatmaps
 from workers.media import local_media
 from workers.outcome import finish
 from workers.retry import retry_on_database_error
@@ -84,7 +85,8 @@ def analyze_local(job, path, settings) -> dict | None:
         segments.fan_out(job.id, *plan)
         return None
     with runtime.inference_lock():
-        return analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
+        result = analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
+    return add_heatmaps(job, path, result, settings)
 
 
 def _progress_writer(job_id: str, step: float = 0.05):

@@ -32,14 +32,15 @@ async function call(path, options = {}) {
   throw new ApiError(response.status, error.code || "http_error", error.message || response.statusText, retryAfter);
 }
 
-export async function uploadFile(file) {
+export async function uploadFile(file, { explain = false } = {}) {
   const form = new FormData();
   form.append("file", file, file.name);
+  form.append("explain", String(explain));
   return (await call("/v1/jobs", { method: "POST", body: form })).json();
 }
 
-export async function submitUrl(url) {
-  const body = JSON.stringify({ url });
+export async function submitUrl(url, { explain = false } = {}) {
+  const body = JSON.stringify({ url, explain });
   return (await call("/v1/jobs", { method: "POST", body, headers: { "content-type": "application/json" } })).json();
 }
 
@@ -52,15 +53,18 @@ export async function listJobs(params) {
   return (await call(`/v1/jobs?${query}`)).json();
 }
 
-// The job's stored media as an object URL (an <img> cannot send the key itself); null when not stored.
-export async function mediaUrl(id) {
+// A picture the service keeps (media, heatmap) as an object URL: an <img> cannot send the key itself.
+// null when it is not stored (404).
+export async function blobUrl(path) {
   try {
-    return URL.createObjectURL(await (await call(`/v1/jobs/${encodeURIComponent(id)}/media`)).blob());
+    return URL.createObjectURL(await (await call(path)).blob());
   } catch (err) {
     if (err.status === 404) return null;
     throw err;
   }
 }
+
+export const mediaUrl = (id) => blobUrl(`/v1/jobs/${encodeURIComponent(id)}/media`);
 
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 

@@ -72,8 +72,10 @@ async function send(title, submit) {
   }
 }
 
+const options = () => ({ explain: $("explain").checked });
+
 function sendFiles(files) {
-  for (const file of files) send(file.name, () => uploadFile(file));
+  for (const file of files) send(file.name, () => uploadFile(file, options()));
 }
 
 function openJob(jobId) {
@@ -96,7 +98,7 @@ function wireUpload() {
   $("url-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const url = $("url").value.trim();
-    if (url) send(url, () => submitUrl(url));
+    if (url) send(url, () => submitUrl(url, options()));
     $("url").value = "";
   });
 }

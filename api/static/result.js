@@ -1,4 +1,5 @@
 // A finished job drawn for a moderator: the verdict in words, the faces on the photo, every score.
+import { blobUrl } from "./api.js";
 import { h } from "./dom.js";
 import { BANDS, VERDICTS, adviceFor, percent } from "./words.js";
 import { timelineChart } from "./timeline.js";
@@ -66,6 +67,30 @@ export function facesTable(result, what = "Face") {
     h("tbody", {}, rows));
 }
 
+// A face's Grad-CAM heatmap laid over the part of the photo the model saw, with an opacity slider.
+function heatmapFigure(result, face, index, src) {
+  const [x, y, w, hh] = face.heatmap.region;
+  const heat = h("image", { x, y, width: w, height: hh, opacity: 0.6, preserveAspectRatio: "none", class: "heat" });
+  blobUrl(face.heatmap.url).then((url) => url && heat.setAttribute("href", url)).catch(() => null);
+  const photo = src ? h("image", { href: src, width: result.media.width, height: result.media.height }) : null;
+  const slider = h("input", { type: "range", min: 0, max: 100, value: 60, class: "opacity",
+    oninput: (e) => heat.setAttribute("opacity", e.target.value / 100) });
+  return h("figure", { class: "heatmap" },
+    h("svg", { viewBox: `${x} ${y} ${w} ${hh}`, role: "img", "aria-label": `Face ${index + 1} with its heatmap` }, photo, heat),
+    h("figcaption", {}, `Face ${index + 1} (${percent(face.score)})`),
+    h("label", {}, "Heatmap opacity ", slider));
+}
+
+export function heatmaps(result, src) {
+  const explained = (result.faces || []).map((face, i) => [face, i]).filter(([face]) => face.heatmap);
+  if (!explained.length) return null;
+  return h("section", { class: "heatmaps" }, h("h4", {}, "What drove each score (Grad-CAM)"),
+    h("p", { class: "note" }, "Warm colours mark the regions that raised this model's score for this face. "
+      + "They do not prove those regions were edited, nor say by how much: each map is scaled to its own maximum, "
+      + "and for a face scored likely authentic it shows what little evidence there was."),
+    h("div", { class: "heatmap-row" }, explained.map(([face, i]) => heatmapFigure(result, face, i, src))));
+}
+
 export function modelsList(result) {
   const models = result.models || [];
   if (!models.length) return null;
@@ -93,6 +118,6 @@ export function videoView(result, src) {
 export function resultView(result, src) {
   const body = result.kind === "video"
     ? [videoView(result, src)]
-    : [photoFigure(result, src), result.faces && result.faces.length ? facesTable(result) : null];
+    : [photoFigure(result, src), result.faces && result.faces.length ? facesTable(result) : null, heatmaps(result, src)];
   return h("div", { class: "result" }, verdictBanner(result), body, modelsList(result));
 }
