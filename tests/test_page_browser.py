@@ -75,7 +75,9 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600"):
+    # Every host but loopback fails to resolve: the page must work with the network to anything but the API cut.
+    offline = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600", offline):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # The driver is named outright, so Selenium never tries to download one.
@@ -203,6 +205,13 @@ def test_a_moderator_sends_photos_and_reads_the_verdicts(live_api, browser, tmp_
     _check_face_card(next(c for c in browser.find_elements(By.CSS_SELECTOR, ".job-card")
                           if c.find_elements(By.CSS_SELECTOR, "svg.photo .face-box")))
     _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row")) == 2, "two rows in the list")
+
+    # At phone width nothing sticks out sideways (wide tables scroll inside themselves).
+    browser.set_window_size(390, 844)
+    wide = browser.execute_script("return [...document.querySelectorAll('body *')].filter(e => "
+                                  "e.getBoundingClientRect().right > window.innerWidth + 1 && "
+                                  "!e.closest('table')).map(e => e.tagName + '.' + e.className).slice(0, 5)")
+    assert not wide and browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
 
     # Nothing was refused by the page's Content-Security-Policy and no script failed.
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
