@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     retention_days: float = 0.0
     retention_interval_s: float = 3600.0
 
-    model_path: Path | None = None  # DEEPFAKE_MODEL_PATH: "fast", a model directory or MesoNet .h5; None = shipped default
+    # DEEPFAKE_MODEL_PATH: "fast", a model directory or MesoNet .h5; None = the shipped default.
+    model_path: Path | None = None
     max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels
     max_image_pixels: int = 50_000_000
     min_face_confidence: float = 0.6

@@ -24,16 +24,17 @@ def test_scan_json_one_line_per_file(tmp_path):
     media.write(folder / "astronaut.jpg", media.jpeg_bytes(media.astronaut()))
     media.write(folder / "nested" / "coffee.jpg", media.jpeg_bytes(media.no_face()))
     media.write(folder / "broken.jpg", media.truncated_jpeg())
-    media.write(folder / "notes.txt", b"not media; skipped when walking a folder")
+    media.write(folder / "notes.txt", b"not media; a folder scan still gives it a row, never drops it")
     text_file = media.write(tmp_path / "named.txt", b"named explicitly, so it is reported")
     proc = _scan("--json", str(folder), str(text_file), cwd=tmp_path)
     rows = {os.path.basename(r["path"]): r for r in map(json.loads, proc.stdout.splitlines())}
-    assert set(rows) == {"astronaut.jpg", "coffee.jpg", "broken.jpg", "named.txt"}
+    assert set(rows) == {"astronaut.jpg", "coffee.jpg", "broken.jpg", "notes.txt", "named.txt"}
     assert rows["astronaut.jpg"]["verdict"] in {"fake", "real", "uncertain"}
     assert len(rows["astronaut.jpg"]["faces"]) == 1
     assert rows["coffee.jpg"]["verdict"] == "no_face"
     assert rows["broken.jpg"]["error"]["code"] == "truncated_media"
     assert rows["named.txt"]["error"]["code"] == "unsupported_media"
+    assert rows["notes.txt"]["error"]["code"] == "unsupported_media"
     assert proc.returncode == 1  # some files could not be processed
 
 
