@@ -7,13 +7,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from core.cli_models import add_model_commands
 from core.files import media_files
 from core.settings import get_settings
+from core.supervisor import Supervisor
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -157,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _announce_admin_key(settings)
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
     # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
-    worker = subprocess.Popen(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
+    # Supervised: restarted if it stops unasked (see core/supervisor.py), so accepted jobs still run.
+    worker = Supervisor(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
     # uvicorn shuts down on SIGTERM and then raises the signal again under the handler that was there
     # before it: with Python's default one, this process would die on the spot and leave the worker running.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -165,8 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
         uvicorn.run("api.app:app", host=args.host, port=args.port)
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        worker.stop(timeout=30)
     return 0
 
 
