@@ -47,7 +47,7 @@ def _media_type(received: ReceivedFile) -> str:
     if media is None or media.kind not in SUPPORTED_KINDS:
         what = media.mime if media else "this file type"
         raise ApiError(415, "unsupported_media",
-                       f"{what} is not supported; send a JPEG, PNG, WebP, BMP or TIFF image, "
+                       f"{what} is not supported; send a JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIC image, "
                        "or an MP4, MOV, WebM, AVI or MKV video")
     return media.mime
 
