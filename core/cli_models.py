@@ -38,7 +38,8 @@ def _train_detector(args: argparse.Namespace) -> int:
     else:
         given = {k: v for k, v in {
             "input_size": args.input_size, "epochs": args.epochs, "learning_rate": args.learning_rate,
-            "patience": args.patience, "name": args.name, "version": args.version}.items() if v is not None}
+            "patience": args.patience, "name": args.name, "version": args.version, "variants": args.variants,
+            "blends": args.blends, "augment_seed": args.augment_seed}.items() if v is not None}
         cfg = DetectorConfig(data=args.data, out=args.out, batch_size=args.batch_size, seed=args.seed,
                              max_train=args.max_train, init_model=args.init_model, **given)
         train_detector(cfg)
@@ -94,6 +95,11 @@ def add_model_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--augment", choices=["mild", "strong"], default="mild", help="augmentation preset (sepnet)")
     p.add_argument("--init-model", help="fine-tune from this model")
+    p.add_argument("--variants", type=int, help="degraded copies of each training image (lite0-two-head; default 2)")
+    p.add_argument("--blends", type=int, help="self-blended fakes of each real training image (lite0-two-head; default 2)")
+    p.add_argument("--augment-seed", type=int,
+                   help="seed of the training copies (lite0-two-head; default --seed + 2): "
+                        "a new value gives a fine-tune fresh copies of the same images")
     p.add_argument("--max-train", type=int, help="cap the images per split and dataset (smoke runs)")
     p.add_argument("--name")
     p.add_argument("--version")

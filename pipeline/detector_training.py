@@ -27,6 +27,9 @@ class DetectorConfig:
     crop_scale: float = 1.15
     variants: int = 2  # degraded copies of each training image
     blends: int = 2  # self-blended fakes of each real training image
+    # Seed of the training copies' degradations and blends (None: seed + 2). A fine-tune
+    # (--init-model) with a new value sees fresh copies of the same images; validation is unchanged.
+    augment_seed: int | None = None
     epochs: int = 6
     batch_size: int = 64
     learning_rate: float = 5e-4
@@ -144,8 +147,9 @@ def build_caches(cfg: DetectorConfig) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     common = {"input_size": cfg.input_size, "crop_scale": cfg.crop_scale, "cap": cfg.max_train}
     build_split_cache(cfg.data, "val", cache, variants=1, blends=1, clean=True, seed=cfg.seed + 1, **common)
+    train_seed = cfg.seed + 2 if cfg.augment_seed is None else cfg.augment_seed
     build_split_cache(cfg.data, "train", cache, variants=cfg.variants, blends=cfg.blends, clean=False,
-                      seed=cfg.seed + 2, **common)
+                      seed=train_seed, **common)
 
 
 def train_detector(cfg: DetectorConfig) -> Path:
