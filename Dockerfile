@@ -7,6 +7,7 @@ COPY api api
 COPY workers workers
 COPY pipeline pipeline
 COPY core core
+COPY cli cli
 COPY migrations migrations
 ARG EXTRAS=""
 RUN pip install ".${EXTRAS}"

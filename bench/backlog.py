@@ -60,7 +60,7 @@ class InProcess:
     def __init__(self, paths: list[Path]):
         import psutil
 
-        from core.scan import ScanPool, scan_processes
+        from cli.scan import ScanPool, scan_processes
         from core.settings import get_settings
 
         processes = scan_processes(None, len(paths))
@@ -161,7 +161,7 @@ def _run_folder(api_url: str, folder: Path, state: Path) -> tuple[str, float, fl
     """``deepfake backlog submit FOLDER``, then wait for the batch: (ID, upload seconds, total seconds)."""
     import httpx
 
-    from core import backlog
+    from cli import backlog
 
     start = time.perf_counter()
     batch_id = backlog.submit(str(folder), api_url, state_file=str(state), progress=False)

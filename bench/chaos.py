@@ -139,11 +139,11 @@ class Stack:
 
     def run(self, name: str, *args: str) -> None:
         with open(Path(self.env["DEEPFAKE_DATA_DIR"]) / f"{name}.log", "ab") as log:  # the child keeps its copy
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "core.cli", *args], env=self.env,
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env,
                                                 stdout=log, stderr=log)
 
     def start(self) -> None:
-        subprocess.run([sys.executable, "-m", "core.cli", "migrate"], env=self.env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "cli", "migrate"], env=self.env, check=True, capture_output=True)
         self.run("api", "api", "--port", str(self.api_port))
         self.start_worker()
         self.run("beat", "beat")

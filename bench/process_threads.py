@@ -22,7 +22,7 @@ def one_process(images: int, capped: bool) -> None:
     import tempfile
 
     from bench.backlog import face_crops
-    from core.scan import scan_files
+    from cli.scan import scan_files
     from core.settings import get_settings
     from pipeline import load_classifier
     from pipeline.threads import limit_threads

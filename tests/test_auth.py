@@ -135,7 +135,7 @@ def test_auth_off_is_refused_beyond_loopback():
 
 
 def test_the_api_command_refuses_auth_off_on_all_interfaces(monkeypatch, capsys):
-    from core import cli
+    from cli import main as cli
 
     monkeypatch.setenv("DEEPFAKE_AUTH", "off")
     db.reset()
@@ -159,7 +159,7 @@ def test_auth_off_serves_loopback_callers_without_a_key(api_server, monkeypatch)
 
 
 def test_key_cli_creates_lists_and_revokes(clean_db, capsys):
-    from core import cli
+    from cli import main as cli
 
     assert cli.main(["keys", "create", "--name", "ci robot", "--scope", "jobs", "--tenant", "acme"]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]

@@ -86,7 +86,7 @@ def test_cancel_stops_queued_items(clean_db):
 
 
 def test_backlog_cli_resumes_without_submitting_twice(worker, api_server, tmp_path, monkeypatch):
-    from core import backlog
+    from cli import backlog
 
     monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
     folder = tmp_path / "backlog"
@@ -194,7 +194,7 @@ def test_items_nobody_sent_are_dispatched_once_their_grace_is_over(clean_db, med
 
 
 def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path, monkeypatch, capsys):
-    from core import backlog
+    from cli import backlog
     from core.settings import get_settings
 
     monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
@@ -238,7 +238,7 @@ def test_a_batch_names_the_model_it_must_run_on(clean_db, monkeypatch):
 
 def test_backlog_cli_waits_out_a_full_queue(worker, api_server, tmp_path, monkeypatch):
     import api.routes_jobs
-    from core import backlog
+    from cli import backlog
 
     monkeypatch.setenv("DEEPFAKE_API_KEY", new_key())  # the backlog CLI reads its key from the environment
     depths = iter([10**9, 10**9])  # the bulk lane is full for the first two uploads, then has room

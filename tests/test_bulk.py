@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cli.scan import scan_files
 from core import jobs
 from core.db import session_scope
 from core.jobs import JobStatus
-from core.scan import scan_files
 from core.settings import get_settings
 from pipeline import ImageBatch, analyze_file
 from tests import media

@@ -14,7 +14,7 @@ from tests import media
 
 def _scan(*args: str, cwd) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    return subprocess.run([sys.executable, "-m", "core.cli", "scan", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", "scan", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=300)
 
 

@@ -11,7 +11,7 @@ import click
 import pytest
 import yaml
 
-from core.cli import build_parser, worker_argv
+from cli.main import build_parser, worker_argv
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -115,7 +115,7 @@ def test_two_head_training_resumes_exports_and_scores_per_model(two_families, tm
 
 
 def test_evaluate_two_roots_reports_each_family_and_all(two_families, tmp_path, capsys):
-    from core.cli import main
+    from cli.main import main
 
     out = tmp_path / "report.json"
     assert main(["evaluate", "--data", two_families[0], "--data", two_families[1], "--model", "fast",

@@ -29,7 +29,7 @@ def _start_serve(data_dir, **extra_env: str) -> tuple[subprocess.Popen, str]:
     env.update(DEEPFAKE_DATA_DIR=str(data_dir), **extra_env)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(data_dir.parent / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--port", str(port)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], env=env,
                                 stdout=log, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -80,7 +80,7 @@ def test_serve_makes_an_admin_key_readable_by_this_user_only_and_says_where(embe
 def test_serve_refuses_auth_off_beyond_loopback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
     env.update(DEEPFAKE_DATA_DIR=str(tmp_path / "data"), DEEPFAKE_AUTH="off")
-    done = subprocess.run([sys.executable, "-m", "core.cli", "serve", "--host", "0.0.0.0", "--port",
+    done = subprocess.run([sys.executable, "-m", "cli", "serve", "--host", "0.0.0.0", "--port",
                            str(_free_port())], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "only on loopback" in done.stderr
     assert not (tmp_path / "data").exists()  # refused before anything was set up
@@ -126,7 +126,7 @@ def test_batch_on_embedded_defaults(embedded_server, media_server):
 
 def test_folder_backlog_on_embedded_defaults(embedded_server, tmp_path):
     """Parallel uploads into one batch on SQLite, which has no row locks: every one is counted."""
-    from core import backlog
+    from cli import backlog
 
     base, data_dir = embedded_server
     api = _Authorized(_admin_key(data_dir))

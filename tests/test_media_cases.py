@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from core.cli import main
-from core.scan import scan_files
+from cli.main import main
+from cli.scan import scan_files
 from core.settings import get_settings
 from tests.conftest import SHARED, shared_path
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from core.cli import main
-from core.files import media_files
+from cli.files import media_files
+from cli.main import main
 from tests import media
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from core.supervisor import Supervisor
+from cli.supervisor import Supervisor
 
 
 def _wait_for(condition, seconds: float) -> bool:

@@ -26,8 +26,8 @@ from pathlib import Path
 from celery import Task
 
 from core import db, jobs
+from core.analysis import limits
 from core.db import session_scope
-from core.scan import limits
 from core.settings import Settings, get_settings
 from core.tables import Job
 from pipeline import ErrorCode, ImageBatch, MediaError, file_sha256, media_type

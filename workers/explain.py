@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from core import heatmaps
+from core.analysis import limits
 from core.blobs import default_blob_store
-from core.scan import limits
 from pipeline.explain import explain_image
 from workers import runtime
 

@@ -16,9 +16,9 @@ from celery import Task
 from sqlalchemy import select
 
 from core import db, jobs
+from core.analysis import limits, video_limits
 from core.clock import now
 from core.db import session_scope
-from core.scan import limits, video_limits
 from core.settings import Settings, get_settings
 from core.tables import VideoSegment
 from pipeline import MediaError, probe_video, sample_frames, sniff

@@ -7,8 +7,8 @@ import logging
 from celery import Task
 
 from core import db, jobs
+from core.analysis import analyze
 from core.db import session_scope
-from core.scan import analyze
 from core.settings import get_settings
 from pipeline import ErrorCode, MediaError, file_sha256
 from workers import heartbeat, runtime, segments

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from core.files import media_files
+from cli.files import media_files
 
 
 class BacklogError(Exception):

@@ -1,28 +1,14 @@
-"""In-process analysis of one file for ``deepfake scan``: the same pipeline the workers run."""
+"""In-process analysis of files for ``deepfake scan``: the same pipeline the workers run (``core.analysis``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from core.analysis import analyze, limits
 from core.settings import Settings, get_settings
-from pipeline import ErrorCode, FaceClassifier, ImageBatch, Limits, MediaError, VideoLimits, analyze_file, media_type
+from pipeline import ErrorCode, FaceClassifier, ImageBatch, MediaError, media_type
 from pipeline.video_analysis import Progress
-
-
-def limits(settings: Settings) -> Limits:
-    return Limits(max_pixels=settings.max_image_pixels, min_face_confidence=settings.min_face_confidence,
-                  detect_max_side=settings.detect_max_side, min_face_size=settings.min_face_size)
-
-
-def video_limits(settings: Settings) -> VideoLimits:
-    return VideoLimits(max_duration_s=settings.video_max_duration_s, max_pixels=settings.video_max_pixels,
-                       frames=settings.video_frames, max_per_second=settings.video_max_frames_per_second)
-
-
-def analyze(path: Path, classifier: FaceClassifier, settings: Settings, on_progress: Progress | None = None) -> dict:
-    """The pipeline with the service's limits: what the workers and ``deepfake scan`` both run."""
-    return analyze_file(path, classifier, limits(settings), video_limits(settings), on_progress)
 
 
 def scan_files(paths: Iterable[Path], classifier: FaceClassifier, settings: Settings,

@@ -10,16 +10,16 @@ import signal
 import sys
 from pathlib import Path
 
-from core.cli_models import add_model_commands
-from core.files import media_files
+from cli.files import media_files
+from cli.models import add_model_commands
+from cli.supervisor import Supervisor
 from core.settings import get_settings
-from core.supervisor import Supervisor
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.scan import ScanPool, scan_files, scan_processes
+    from cli.scan import ScanPool, scan_files, scan_processes
 
     settings = get_settings()
     files = media_files(args.paths)
@@ -157,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _announce_admin_key(settings)
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
     # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
-    # Supervised: restarted if it stops unasked (see core/supervisor.py), so accepted jobs still run.
+    # Supervised: restarted if it stops unasked (see cli/supervisor.py), so accepted jobs still run.
     worker = Supervisor(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
     # uvicorn shuts down on SIGTERM and then raises the signal again under the handler that was there
     # before it: with Python's default one, this process would die on the spot and leave the worker running.
@@ -260,7 +260,7 @@ def _exit_on_signal(_signum: int, _frame) -> None:
 
 
 def cmd_backlog_submit(args: argparse.Namespace) -> int:
-    from core.backlog import BacklogError, submit
+    from cli.backlog import BacklogError, submit
 
     try:
         batch_id = submit(args.source, args.api, args.priority, args.callback_url, args.state,
@@ -273,7 +273,7 @@ def cmd_backlog_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_backlog_results(args: argparse.Namespace) -> int:
-    from core.backlog import BacklogError, results
+    from cli.backlog import BacklogError, results
 
     try:
         results(args.batch, args.api, args.format)
