@@ -1,7 +1,9 @@
-"""Classifier throughput in faces per second, batch 1 and 32, TensorFlow on one thread.
+"""Classifier throughput in faces per second, batch 1 and 32, on one thread.
 
-    taskset -c 0 .venv/bin/python -m bench.model_speed [--model DIR] [--seconds 5]
+    taskset -c 0 .venv/bin/python -m bench.model_speed [--model DIR] [--runtime auto|onnx|keras] [--seconds 5]
 
+``--runtime`` as ``DEEPFAKE_INFERENCE_RUNTIME``: ``auto`` uses ONNX Runtime when the model has
+an ONNX export, ``keras`` TensorFlow.
 Preprocessed input (resize to the model size is measured separately). Each
 configuration runs for a fixed time after a warm-up; the median of 5 rounds is
 printed.
@@ -29,11 +31,22 @@ def _rate(fn, batch, seconds: float) -> float:
     return statistics.median(rounds)
 
 
+def _runtime_name(clf) -> str:
+    if clf.session is not None:
+        import onnxruntime
+
+        return f"ONNX Runtime {onnxruntime.__version__}"
+    import tensorflow as tf
+
+    return f"TensorFlow {tf.__version__}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "keras"])
     args = parser.parse_args()
 
     import numpy as np
@@ -43,16 +56,16 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from pipeline import load_classifier
 
-    clf = load_classifier(args.model)
+    clf = load_classifier(args.model, runtime=args.runtime, threads=args.threads)
     size = clf.spec.input_size
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(32)]
     print(f"model {clf.spec.name} {clf.spec.version}, input {size}x{size}, "
-          f"{clf.model.count_params()} parameters, TensorFlow {tf.__version__}, {args.threads} thread(s)")
+          f"{clf.model.count_params()} parameters, {_runtime_name(clf)}, {args.threads} thread(s)")
     for bs in (1, 32):
         x = clf.preprocess(crops[:bs])
-        rate = _rate(clf.model.predict_on_batch, x, args.seconds)
-        print(f"predict_on_batch  batch {bs:>2}: {rate:7.0f} faces/s")
+        rate = _rate(clf.predict_batch, x, args.seconds)
+        print(f"{clf.runtime:<12} batch {bs:>2}: {rate:7.0f} faces/s")
     start = time.perf_counter()
     for _ in range(20):
         clf.preprocess(crops)

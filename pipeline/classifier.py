@@ -1,6 +1,7 @@
 """The model contract: a Keras model plus the metadata that says how to use it.
 
-A model directory holds ``model.keras`` and ``model.json``. The metadata
+A model directory holds ``model.keras`` and ``model.json`` (and, where exported,
+``model.onnx``: the same model for ONNX Runtime, ``pipeline/onnx_export.py``). The metadata
 names the input size, the resize method, the crop margin, what the output
 means (``logit_fake``, ``p_fake``, ``p_real``, or ``head_logits`` for a model
 with several detector heads), the calibration temperature, the decision
@@ -14,6 +15,7 @@ then also carries ``model_scores``: head name -> that head's calibrated P(fake).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +94,35 @@ class FaceScore:
 
 
 class FaceClassifier:
-    """Scores face crops in batches. Not thread-safe (Keras inference is not)."""
+    """Scores face crops in batches. Not thread-safe (Keras inference is not).
 
-    def __init__(self, model, spec: ModelSpec, batch_size: int = 32):
-        self.model = model
+    ``model`` is the Keras model, or a function that loads it: with an ONNX Runtime
+    ``session`` the Keras model is needed only for Grad-CAM and is loaded on first use.
+    """
+
+    def __init__(self, model, spec: ModelSpec, batch_size: int = 32, session=None):
+        self._model = model
         self.spec = spec
         self.batch_size = batch_size
+        self.session = session
+
+    @property
+    def model(self):
+        """The Keras model (loaded now if it was deferred)."""
+        if callable(self._model) and not hasattr(self._model, "predict_on_batch"):
+            self._model = self._model()
+        return self._model
+
+    @property
+    def runtime(self) -> str:
+        """``onnxruntime`` or ``tensorflow``: what runs inference."""
+        return "onnxruntime" if self.session is not None else "tensorflow"
+
+    def predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """Raw model outputs for a preprocessed batch (N, size, size, 3) float32 in [0, 1]."""
+        if self.session is not None:
+            return self.session.run(None, {"image": x})[0]
+        return np.asarray(self.model.predict_on_batch(x))
 
     def fit(self, crop: np.ndarray) -> np.ndarray:
         """The crop resized to the model's input, as a copy: it no longer holds on to the whole frame."""
@@ -120,9 +145,9 @@ class FaceClassifier:
         for i in range(0, len(crops), self.batch_size):
             x = self.preprocess(crops[i:i + self.batch_size])
             padded = next(b for b in self.buckets() if b >= len(x))
-            if padded > len(x):
+            if padded > len(x) and self.session is None:  # ONNX Runtime has no per-shape trace to save
                 x = np.concatenate([x, np.zeros((padded - len(x), *x.shape[1:]), x.dtype)])
-            raw = np.asarray(self.model.predict_on_batch(x))
+            raw = self.predict_batch(x)
             outs.append(raw.reshape(len(raw), -1)[: len(crops[i:i + self.batch_size])])
         width = max(1, len(self.spec.heads))
         out = np.concatenate(outs) if outs else np.zeros((0, width), np.float32)
@@ -207,16 +232,48 @@ def check_model(path: str | Path | None = None) -> None:
         raise FileNotFoundError(f"model file not found: {model_dir / 'model.keras'}")
 
 
-def load_classifier(path: str | Path | None = None, batch_size: int = 32) -> FaceClassifier:
-    """Load a model directory (``model.keras`` + ``model.json``) or alias; the shipped default when None."""
-    import keras
+RUNTIMES = ("auto", "onnx", "keras")
 
+
+def _onnx_file(model_dir: Path, spec: ModelSpec, runtime: str) -> Path | None:
+    """The model's ONNX export when ``runtime`` asks for it and it can run here, else None."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"inference runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    record = spec.extra.get("onnx")
+    if runtime == "keras" or (record is None and runtime == "auto"):
+        return None
+    if record is None:
+        raise FileNotFoundError(f"{model_dir} has no ONNX export (python -m pipeline.onnx_export {model_dir})")
+    if runtime == "auto" and importlib.util.find_spec("onnxruntime") is None:
+        return None
+    return model_dir / record["file"]
+
+
+def load_classifier(path: str | Path | None = None, batch_size: int = 32, runtime: str = "auto",
+                    threads: int | None = None) -> FaceClassifier:
+    """Load a model directory (``model.keras`` + ``model.json``) or alias; the shipped default when None.
+
+    ``runtime``: ``auto`` runs the model's ONNX export (``pipeline/onnx_export.py``) with ONNX
+    Runtime when there is one and ``onnxruntime`` is installed, else Keras; ``onnx`` insists on
+    ONNX Runtime (``FileNotFoundError`` without an export); ``keras`` always uses TensorFlow.
+    ``threads`` caps ONNX Runtime's pool (None: its default, one per core).
+    """
     model_dir = resolve_model_path(path)
     if model_dir.suffix == ".h5":
         return load_mesonet(model_dir, batch_size)
     spec = ModelSpec.from_json(model_dir / "model.json")
-    model = keras.models.load_model(model_dir / "model.keras", compile=False)
-    return FaceClassifier(model, spec, batch_size)
+
+    def keras_model():
+        import keras
+
+        return keras.models.load_model(model_dir / "model.keras", compile=False)
+
+    onnx_file = _onnx_file(model_dir, spec, runtime)
+    if onnx_file is None:
+        return FaceClassifier(keras_model(), spec, batch_size)
+    from pipeline.onnx_export import onnx_session
+
+    return FaceClassifier(keras_model, spec, batch_size, session=onnx_session(onnx_file, threads))
 
 
 def load_mesonet(weights: str | Path, batch_size: int = 32) -> FaceClassifier:

@@ -227,4 +227,7 @@ def export(model, cfg: TrainConfig, val_files: LabelledFiles, model_dir: Path, t
     }
     (model_dir / "model.json").write_text(json.dumps(meta, indent=2))
     print(json.dumps(meta["validation"], indent=2))
+    from pipeline.onnx_export import export_model_dir
+
+    print(f"ONNX export: {export_model_dir(model_dir)}")
     return model_dir

@@ -54,10 +54,12 @@ def load(settings: Settings | None = None) -> FaceClassifier:
             settings = settings or get_settings()
             limit_threads(threads(settings))
             configure_tensorflow(settings)
-            classifier = load_classifier(settings.model_path, settings.classify_batch_size)
+            classifier = load_classifier(settings.model_path, settings.classify_batch_size,
+                                         runtime=settings.inference_runtime,
+                                         threads=settings.tf_intra_op_threads or threads(settings))
             classifier.warm_up()
             _classifier = classifier
-            log.info("model %s %s loaded", classifier.spec.name, classifier.spec.version)
+            log.info("model %s %s loaded (%s)", classifier.spec.name, classifier.spec.version, classifier.runtime)
     return _classifier
 
 
