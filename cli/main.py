@@ -34,7 +34,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         else:
             from pipeline import load_classifier
 
-            classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size)
+            classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size,
+                                         runtime=settings.inference_runtime)
             found = scan_files(files, classifier, settings, lambda path: _video_progress(path, interactive))
         rows = []
         with tqdm(total=len(files), desc="scanning", unit="file", disable=len(files) < 2 or not interactive) as bar:

@@ -119,7 +119,8 @@ def _start_scanner(model_path: str | None) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     settings = get_settings()
-    _scanner = load_classifier(model_path or settings.model_path, settings.classify_batch_size)
+    _scanner = load_classifier(model_path or settings.model_path, settings.classify_batch_size,
+                               runtime=settings.inference_runtime, threads=1)
 
 
 def _scan_chunk(paths: list[Path]) -> list[dict]:
