@@ -53,3 +53,45 @@ def test_the_shipped_model_gives_a_heatmap_the_size_of_the_crop(classifier):
     assert png.mode == "RGBA" and png.size == (180, 200)
     alpha = np.asarray(png)[..., 3].astype(float)
     assert np.corrcoef(alpha.ravel(), heat.ravel())[0, 1] > 0.9  # the hotter, the more opaque
+
+
+def _two_head_colour_model(temperatures: list[float]) -> FaceClassifier:
+    """A toy two-head model like the shipped one: head "red" scores the mean red, head "blue" the mean blue."""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(2, 1, use_bias=False, name="colours")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(features))
+    logits = keras.layers.Dense(2, use_bias=False, name="heads")(pooled)
+    model = keras.Model(inputs, logits)
+    model.get_layer("colours").set_weights([np.array([[[[1, 0], [0, 0], [0, 1]]]], np.float32)])
+    model.get_layer("heads").set_weights([np.eye(2, dtype=np.float32)])
+    heads = [{"name": n, "detects": n, "temperature": t} for n, t in zip(("red", "blue"), temperatures, strict=True)]
+    spec = ModelSpec(name="toy2", version="0", architecture="toy", input_size=32, output="head_logits",
+                     extra={"heads": heads, "fusion": {"rule": "platt_max", "slope": 1.0, "intercept": 0.0}})
+    return FaceClassifier(model, spec)
+
+
+@pytest.mark.parametrize(("temperatures", "deciding", "hot_side"),
+                         [([1.0, 1.0], "red", "left"), ([4.0, 1.0], "blue", "right")])
+def test_a_two_head_heatmap_is_the_deciding_heads_after_calibration(temperatures, deciding, hot_side):
+    # Twice as much red (left) as blue (right): with equal temperatures the red head's calibrated logit is
+    # the maximum the fused score is taken from; a 4x temperature on the red head hands the decision to blue.
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[16:48, 0:28, 0] = 255
+    crop[16:48, 48:62, 2] = 255
+    classifier = _two_head_colour_model(temperatures)
+    scores = classifier.score([crop])[0].model_scores
+    assert max(scores, key=scores.get) == f"toy2/{deciding}"
+    heat = gradcam(classifier, crop)
+    left, right = heat[:, :32].mean(), heat[:, 32:].mean()
+    hot, cold = (left, right) if hot_side == "left" else (right, left)
+    assert hot > 0.1 and cold < 0.05 * hot
+
+
+def test_the_shipped_two_head_model_explains_its_deciding_head(classifier):
+    # The default model is two-headed: the map follows whichever head's calibrated logit is the larger
+    # (the fused score is a rising function of that maximum alone).
+    assert [h["name"] for h in classifier.spec.heads] == ["blend", "synthetic"]
+    heat = gradcam(classifier, media.face_patch())
+    assert heat.max() > 0.5 and heat.std() > 0.01
