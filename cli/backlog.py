@@ -1,8 +1,8 @@
 """``deepfake backlog``: submit a folder, an S3 prefix or a manifest as one batch; export its results.
 
 Submitting is resumable: a small state file (``--state``, by default one per
-source in the current folder) records the batch and, for a local folder,
-every file already uploaded. Running the same command again submits only
+source under the data folder, ``DEEPFAKE_DATA_DIR/backlog/``) records the batch
+and, for a local folder, every file already uploaded. Running the same command again submits only
 what is missing and prints the same batch ID.
 
 A folder is uploaded ``--parallel`` files at a time. A file the service refuses
@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from cli.files import media_files
+from core.settings import get_settings
 
 
 class BacklogError(Exception):
@@ -32,10 +33,18 @@ class BacklogError(Exception):
 
 
 def _state_path(source: str, explicit: str | None) -> Path:
+    """``explicit``, else one file per source under the data folder (never in the folder the user is in:
+    in a clone it would sit among the code as an untracked file)."""
     if explicit:
         return Path(explicit)
     identity = source if "://" in source else str(Path(source).resolve())
-    return Path(f".deepfake-backlog-{hashlib.sha1(identity.encode()).hexdigest()[:12]}.json")
+    name = f"{hashlib.sha1(identity.encode()).hexdigest()[:12]}.json"
+    earlier = Path(f".deepfake-backlog-{name}")  # where versions before this one kept it: still resumed
+    if earlier.is_file():
+        return earlier
+    folder = get_settings().data_dir / "backlog"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 class _State:
@@ -62,8 +71,17 @@ class _State:
 
 def _check(resp: httpx.Response) -> dict:
     if resp.status_code >= 400:
-        raise BacklogError(f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text[:300]}")
+        raise BacklogError(f"{resp.request.method} {resp.request.url.path}: {_refusal(resp)}")
     return resp.json()
+
+
+def _refusal(resp: httpx.Response) -> str:
+    """``status code: message`` from the service's error body, or the start of whatever else came back."""
+    try:
+        error = resp.json()["error"]
+        return f"{resp.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{resp.status_code} {resp.text[:300]}"
 
 
 def _client(api: str, api_key: str | None) -> httpx.Client:
@@ -157,7 +175,7 @@ def results(batch_id: str, api: str, fmt: str = "jsonl", out=sys.stdout, api_key
             params = {"format": fmt, **({"after": after} if after else {})}
             resp = client.get(f"/v1/batches/{batch_id}/results", params=params)
             if resp.status_code >= 400:
-                raise BacklogError(f"results of {batch_id}: {resp.status_code} {resp.text[:300]}")
+                raise BacklogError(f"results of {batch_id}: {_refusal(resp)}")
             lines = resp.text.splitlines(keepends=True)
             if fmt == "csv" and not first:
                 lines = lines[1:]  # one header for the whole export

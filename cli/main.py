@@ -10,10 +10,13 @@ import signal
 import sys
 from pathlib import Path
 
+from cli import failures, quiet
 from cli.files import media_files
 from cli.models import add_model_commands
 from cli.supervisor import Supervisor
 from core.settings import get_settings
+
+DEFAULT_API = "http://127.0.0.1:8000"
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -107,8 +110,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker_argv(extra: list[str], loglevel: str = "INFO") -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel", loglevel, *extra]
+def _worker_argv(extra: list[str], loglevel: str = "INFO", banner: bool = True) -> list[str]:
+    quiet_flag = [] if banner else ["--quiet"]  # Celery's 30-line start-up banner
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", *quiet_flag, "worker", "--loglevel", loglevel,
+            *extra]
 
 
 def worker_argv(args: argparse.Namespace) -> list[str]:
@@ -150,43 +155,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """API plus one worker, on embedded defaults unless DATABASE_URL/REDIS_URL say otherwise."""
     import uvicorn
 
-    settings = get_settings()
+    from cli import serve
+
     if _auth_refused(args.host):
         return 2
+    try:
+        sock = serve.listening_socket(args.host, args.port)
+    except serve.PortTaken as exc:
+        return failures.fail(str(exc))
+    settings = serve.public_url_follows_port(args.host, args.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cmd_migrate()
-    _announce_admin_key(settings)
+    serve.announce_admin_key(settings)
     # The embedded broker has one consumer; the solo pool keeps the model in that one process.
     # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
     # Supervised: restarted if it stops unasked (see cli/supervisor.py), so accepted jobs still run.
-    worker = Supervisor(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"]))
+    worker = Supervisor(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"], banner=args.verbose),
+                        stderr_to=None if args.verbose else lambda lines: quiet.forward(lines, sys.stderr))
     # uvicorn shuts down on SIGTERM and then raises the signal again under the handler that was there
     # before it: with Python's default one, this process would die on the spot and leave the worker running.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         print(f"serving on http://{args.host}:{args.port} (docs at /docs); data in {settings.data_dir}", flush=True)
-        uvicorn.run("api.app:app", host=args.host, port=args.port)
+        uvicorn.Server(uvicorn.Config("api.app:app", host=args.host, port=args.port)).run(sockets=[sock])
     finally:
         worker.stop(timeout=30)
+        sock.close()
     return 0
-
-
-def _announce_admin_key(settings) -> None:
-    """First start: make an admin key into a file only this user can read, and say where it is."""
-    from core import keys
-    from core.db import session_scope
-
-    if settings.auth == "off":
-        print("authentication is off (DEEPFAKE_AUTH=off): serving loopback callers only", flush=True)
-        return
-    with session_scope() as session:
-        written = keys.ensure_admin_key(session, settings.data_dir)
-    path = written or settings.data_dir / keys.ADMIN_KEY_FILE
-    if written or path.is_file():
-        print(f"admin API key in {path.resolve()} (readable by this user only): "
-              f"curl -H \"Authorization: Bearer $(cat {path})\" ...", flush=True)
-    else:
-        print("an admin API key exists; `deepfake keys create --scope admin` makes another", flush=True)
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -242,17 +237,17 @@ def _add_keys(sub) -> None:
     from core.keys import SCOPES
     from core.tables import DEFAULT_TENANT
 
-    keys = sub.add_parser("keys", help="create, list and revoke API keys").add_subparsers(
+    keys = _command(sub, "keys", "create, list and revoke API keys").add_subparsers(
         dest="keys_command", required=True)
     p = keys.add_parser("create", help="a new key; printed alone on the last line, once")
     p.add_argument("--name", required=True, help="who or what uses it")
     p.add_argument("--scope", action="append", choices=SCOPES,
                    help="repeat for several (default: jobs); admin sees every tenant")
-    p.add_argument("--tenant", default=DEFAULT_TENANT, help=f"whose jobs it sees (default: {DEFAULT_TENANT})")
+    p.add_argument("--tenant", default=DEFAULT_TENANT, help="whose jobs it sees")
     p.set_defaults(func=cmd_keys_create)
     keys.add_parser("list", help="every key: prefix, state, tenant, scopes").set_defaults(func=cmd_keys_list)
     p = keys.add_parser("revoke", help="revoke the key with this prefix (as `keys list` shows it)")
-    p.add_argument("prefix")
+    p.add_argument("prefix", help="the key's prefix, as `keys list` shows it (dfk_...)")
     p.set_defaults(func=cmd_keys_revoke)
 
 
@@ -285,46 +280,86 @@ def cmd_backlog_results(args: argparse.Namespace) -> int:
 
 
 def _add_backlog(sub) -> None:
-    backlog = sub.add_parser("backlog", help="submit a backlog as a batch and export its results").add_subparsers(
+    backlog = _command(sub, "backlog", "submit a backlog as a batch and export its results").add_subparsers(
         dest="backlog_command", required=True)
-    p = backlog.add_parser("submit", help="a folder, an s3://bucket/prefix or a manifest (JSONL/CSV); resumable")
-    p.add_argument("source")
-    p.add_argument("--api", default="http://127.0.0.1:8000")
-    p.add_argument("--priority", choices=["bulk", "interactive"], default="bulk")
-    p.add_argument("--callback-url")
-    p.add_argument("--state", help="resume file (default: one per source in the current folder)")
-    p.add_argument("--parallel", type=int, default=4, help="uploads in flight at once, for a folder (default 4)")
+    p = _command(backlog, "submit", "a folder, an s3://bucket/prefix or a manifest (JSONL/CSV) as one batch; "
+                 "resumable: run it again to send what is missing. Prints the batch ID.")
+    p.add_argument("source", help="a folder (every file in it, read by content), s3://bucket/prefix, or a "
+                                  "JSON-lines/CSV manifest of url, s3_uri or s3_prefix items")
+    p.add_argument("--api", default=DEFAULT_API, help="where the service runs (key: DEEPFAKE_API_KEY)")
+    p.add_argument("--priority", choices=["bulk", "interactive"], default="bulk",
+                   help="the lane: bulk runs whenever no interactive job waits")
+    p.add_argument("--callback-url", help="receives batch.completed when every item has ended")
+    p.add_argument("--state", help="resume file (default: one per source under the data folder, "
+                                   "DEEPFAKE_DATA_DIR/backlog/)")
+    p.add_argument("--parallel", type=int, default=4, help="uploads in flight at once, for a folder")
     p.add_argument("--model", help="the model the batch must run on (name or name:version); refused otherwise")
     p.set_defaults(func=cmd_backlog_submit)
-    p = backlog.add_parser("results", help="write a batch's results to standard output")
-    p.add_argument("batch")
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    p.add_argument("--api", default="http://127.0.0.1:8000")
+    p = _command(backlog, "results", "write a batch's results to standard output, one row per item")
+    p.add_argument("batch", help="the batch ID that `backlog submit` printed")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="JSON lines or CSV with a header")
+    p.add_argument("--api", default=DEFAULT_API, help="where the service runs (key: DEEPFAKE_API_KEY)")
     p.set_defaults(func=cmd_backlog_results)
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help when it has a default its text does not already name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every command's parser (subcommands inherit the class) shows the defaults in its help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+
+def _command(sub, name: str, help_text: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand whose own --help starts with the line the command list shows."""
+    return sub.add_parser(name, help=help_text, description=kwargs.pop("description", help_text), **kwargs)
+
+
+def _add_servers(sub) -> None:
+    for name, func, help_text in (("serve", cmd_serve, "the API and one worker in one command, on embedded "
+                                                       "defaults (SQLite, a local media folder) unless "
+                                                       "DATABASE_URL/REDIS_URL are set"),
+                                  ("api", cmd_api, "the HTTP API only (workers run as `deepfake worker`)")):
+        p = _command(sub, name, help_text)
+        p.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 for every interface (then keys are required)")
+        p.add_argument("--port", type=int, default=8000,
+                       help="port to listen on" + ("; webhook links follow it unless DEEPFAKE_PUBLIC_URL is set"
+                                                   if name == "serve" else ""))
+        if name == "api":
+            p.add_argument("--workers", type=int, default=1, help="API processes (uvicorn workers)")
+        else:
+            p.add_argument("--verbose", action="store_true",
+                           help="also show the worker's banner, TensorFlow's start-up lines and the "
+                                "scheduler's periodic tasks")
+        p.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepfake", description=__doc__)
+    parser = _Parser(prog="deepfake", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("scan", help="analyse files and folders in-process and print the verdicts",
-                       description="Every file in the folders (hidden ones aside) is read by content and gets a "
-                                   "row. Exit status: 0 all analysed, 1 any row is an error, 2 no file found.")
-    p.add_argument("paths", nargs="+")
+    p = _command(sub, "scan", "analyse files and folders in-process and print the verdicts",
+                 description="Every file in the folders (hidden ones aside) is read by content and gets a "
+                             "row. Exit status: 0 all analysed, 1 any row is an error, 2 no file found.")
+    p.add_argument("paths", nargs="+", help="files and folders (folders are walked, every file gets a row)")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
     p.add_argument("--processes", type=int,
                    help="scanning processes (default: one per core from 64 files on, else one)")
-    p.set_defaults(func=cmd_scan)
+    p.set_defaults(func=cmd_scan, tensorflow=True)
 
-    for name, func, help_text in (("serve", cmd_serve, "API and a worker on embedded defaults"),
-                                  ("api", cmd_api, "the HTTP API only")):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
-        if name == "api":
-            p.add_argument("--workers", type=int, default=1)
-        p.set_defaults(func=func)
+    _add_servers(sub)
 
     p = sub.add_parser("worker", help="a Celery worker; arguments after -- go to `celery worker` unchanged")
     p.add_argument("-c", "--concurrency", type=int, help="worker processes (default: one per core)")
@@ -350,8 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet.quiet_environment()  # before anything imports TensorFlow, here or in the processes started
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    if getattr(args, "tensorflow", False):
+        quiet.import_tensorflow()
+    return failures.run(args.func, args)
 
 
 if __name__ == "__main__":

@@ -86,26 +86,29 @@ def add_model_commands(sub) -> None:
     p = sub.add_parser("train", help="train a detector from {train,val,test}/{real,fake} folders (several --data)")
     p.add_argument("--data", required=True, action="append", help="a dataset root; repeat for several")
     p.add_argument("--out", required=True, help="run directory (resumes if it holds a checkpoint)")
-    p.add_argument("--architecture", default="lite0-two-head", choices=ARCHITECTURES)
+    p.add_argument("--architecture", default="lite0-two-head", choices=ARCHITECTURES,
+                   help="lite0-two-head (the shipped model's) or sepnet (the fast model's)")
     p.add_argument("--input-size", type=int, help="default: 192 (lite0-two-head), 160 (sepnet)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--epochs", type=int, help="passes over the training data (default: the architecture's)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per training step")
+    p.add_argument("--learning-rate", type=float, help="starting learning rate (default: the architecture's)")
+    p.add_argument("--patience", type=int,
+                   help="epochs without a better validation loss before stopping (default: the architecture's)")
+    p.add_argument("--seed", type=int, default=1234, help="random seed of the run")
     p.add_argument("--augment", choices=["mild", "strong"], default="mild", help="augmentation preset (sepnet)")
     p.add_argument("--init-model", help="fine-tune from this model")
     p.add_argument("--variants", type=int, help="degraded copies of each training image (lite0-two-head; default 2)")
-    p.add_argument("--blends", type=int, help="self-blended fakes of each real training image (lite0-two-head; default 2)")
+    p.add_argument("--blends", type=int,
+                   help="self-blended fakes of each real training image (lite0-two-head; default 2)")
     p.add_argument("--augment-seed", type=int,
                    help="seed of the training copies (lite0-two-head; default --seed + 2): "
                         "a new value gives a fine-tune fresh copies of the same images")
     p.add_argument("--max-train", type=int, help="cap the images per split and dataset (smoke runs)")
-    p.add_argument("--name")
-    p.add_argument("--version")
+    p.add_argument("--name", help="the model's name in its model.json (default: the architecture's)")
+    p.add_argument("--version", help="the model's version in its model.json (default: the architecture's)")
     p.add_argument("--export-only", action="store_true",
                    help="export the run's best checkpoint (with its recorded config) without training")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, tensorflow=True)
 
     p = sub.add_parser("evaluate", help="metrics of a model on labelled folders, per dataset and combined")
     p.add_argument("--data", required=True, action="append",
@@ -117,5 +120,5 @@ def add_model_commands(sub) -> None:
     p.add_argument("--json", help="write the report here")
     p.add_argument("--plots", help="write ROC, confusion matrix and score histogram PNGs here")
     p.add_argument("--limit", type=int, help="evaluate a seeded random subset of this many images per dataset")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_evaluate)
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit subset and the perturbations")
+    p.set_defaults(func=cmd_evaluate, tensorflow=True)

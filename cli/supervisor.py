@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+from collections.abc import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +20,28 @@ class Supervisor:
     """Runs ``argv`` as a child process and starts it again after an unasked exit.
 
     Restarts wait ``backoff_s`` seconds, doubled after each exit that came sooner than ``stable_s``
-    after its start, capped at ``max_backoff_s``. ``restarts`` counts them.
+    after its start, capped at ``max_backoff_s``. ``restarts`` counts them. ``stderr_to``, when given,
+    receives each child's stderr as an iterable of lines, on a thread of its own (else the child
+    writes to this process's stderr).
     """
 
-    def __init__(self, argv: list[str], backoff_s: float = 1.0, max_backoff_s: float = 30.0, stable_s: float = 60.0):
-        self.argv, self.restarts = argv, 0
+    def __init__(self, argv: list[str], backoff_s: float = 1.0, max_backoff_s: float = 30.0, stable_s: float = 60.0,
+                 stderr_to: Callable[[Iterable[str]], None] | None = None):
+        self.argv, self.restarts, self._stderr_to = argv, 0, stderr_to
         self._backoff = self._min_backoff = backoff_s
         self._max_backoff, self._stable = max_backoff_s, stable_s
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self.process = subprocess.Popen(argv)
+        self.process = self._start()
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
         self._thread.start()
+
+    def _start(self) -> subprocess.Popen:
+        if self._stderr_to is None:
+            return subprocess.Popen(self.argv)
+        process = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1)
+        threading.Thread(target=self._stderr_to, args=(process.stderr,), name="worker-stderr", daemon=True).start()
+        return process
 
     def _watch(self) -> None:
         import time
@@ -49,7 +60,7 @@ class Supervisor:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self.process = subprocess.Popen(self.argv)
+                self.process = self._start()
                 self.restarts += 1
             started = time.monotonic()
 

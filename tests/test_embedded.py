@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests import media
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +25,16 @@ def _free_port() -> int:
 
 
 def _start_serve(data_dir, **extra_env: str) -> tuple[subprocess.Popen, str]:
-    """``deepfake serve`` on a free port; what it prints goes to ``serve.log`` beside ``data_dir``."""
+    """``deepfake serve`` on a free port; what it prints goes to ``serve.log`` (stderr: ``serve.err``) beside
+    ``data_dir``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET")}
     env.update(DEEPFAKE_DATA_DIR=str(data_dir), **extra_env)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(data_dir.parent / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+    # The child keeps its own copies of the descriptors.
+    with open(data_dir.parent / "serve.log", "w") as log, open(data_dir.parent / "serve.err", "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], env=env,
-                                stdout=log, stderr=subprocess.DEVNULL)
+                                stdout=log, stderr=err)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -108,6 +112,28 @@ def test_submit_and_poll_on_embedded_defaults(embedded_server):
     assert job["status"] == "succeeded" and len(job["result"]["faces"]) == 1
     assert (data_dir / "deepfake.db").is_file()
     assert (data_dir / "media" / "uploads" / job["id"]).is_file()
+
+
+def test_serve_sends_links_to_its_own_port_and_keeps_its_log_for_people(tmp_path):
+    """Webhook links name the port serve was given; an idle minute and a start-up leave no TensorFlow
+    chatter and no scheduler lines, while the job's own lines stay."""
+    with Receiver() as receiver:
+        proc, base = _start_serve(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE="true")
+        try:
+            api = _Authorized(_admin_key(tmp_path / "data"))
+            resp = api.post(f"{base}/v1/jobs", data={"callback_url": receiver.url},
+                            files={"file": ("a.jpg", media.jpeg_bytes(media.astronaut()), "image/jpeg")})
+            assert resp.status_code == 202, resp.text
+            (event,) = receiver.wait_for(1, timeout=120)
+            time.sleep(6)  # the beat's 5 s housekeeping runs at least once more
+        finally:
+            _stop(proc)
+    assert json.loads(event.body)["data"]["url"] == f"{base}/v1/jobs/{resp.json()['id']}"
+    out, err = (tmp_path / "serve.log").read_text(), (tmp_path / "serve.err").read_text()
+    assert "serving on" in out and "celery@" not in out, "no Celery banner"
+    for noise in ("cuInit", "oneDNN", "absl::InitializeLog", "Sending due task", "dispatch_webhooks"):
+        assert noise not in err, noise
+    assert "deepfake.process_job" in err, "the job's own lines are kept"
 
 
 def test_batch_on_embedded_defaults(embedded_server, media_server):

@@ -1,0 +1,193 @@
+"""The CLI as a newcomer meets it: one line saying what to do instead of a traceback, help that names
+every option's default, no library chatter, nothing left in the folder the user is in."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, cwd=None, env=None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env=env, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _one_line_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def test_a_stopped_api_is_one_line_that_says_what_to_do():
+    url = f"http://127.0.0.1:{_free_port()}"
+    for args in (("backlog", "results", "some-batch", "--api", url),
+                 ("backlog", "submit", str(REPO / "tests"), "--api", url, "--state", os.devnull)):
+        proc = _cli(*args)
+        line = _one_line_error(proc.stderr)
+        assert proc.returncode == 1 and url in line and "deepfake serve" in line and "--api" in line
+
+
+class _LongExport(http.server.BaseHTTPRequestHandler):
+    """An API whose export of any batch is 200,000 rows: more than a pipe holds."""
+
+    def do_GET(self):
+        body = b"".join(b'{"ref": "%d"}\n' % i for i in range(200_000))
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+def test_a_reader_that_stops_early_is_no_traceback():
+    """``deepfake backlog results ... | head -1``: the reader goes away; the CLI stops quietly with 141."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LongExport)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "backlog", "results", "b", "--api",
+                                 f"http://127.0.0.1:{server.server_address[1]}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().startswith('{"ref": "0"}')
+        proc.stdout.close()  # what `head -1` does after its line
+        with proc.stderr:
+            stderr = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert stderr == "", stderr
+
+
+def test_serve_on_a_taken_port_says_so_before_starting_anything(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+        proc = _cli("serve", "--port", str(port), env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 1 and f"127.0.0.1:{port}" in line and "--port" in line
+    assert "serving on" not in proc.stdout
+    assert not (tmp_path / "data").exists(), "nothing was set up for a server that could not start"
+
+
+def test_serve_links_follow_its_port_unless_the_public_url_is_set(monkeypatch):
+    from cli.serve import public_url_follows_port
+    from core.settings import get_settings
+
+    monkeypatch.setenv("DEEPFAKE_PUBLIC_URL", "unset below; restored after the test")
+    monkeypatch.delenv("DEEPFAKE_PUBLIC_URL")
+    get_settings.cache_clear()
+    try:
+        assert public_url_follows_port("127.0.0.1", 8101).public_url == "http://127.0.0.1:8101"
+        assert os.environ["DEEPFAKE_PUBLIC_URL"] == "http://127.0.0.1:8101", "the embedded worker reads it too"
+        monkeypatch.delenv("DEEPFAKE_PUBLIC_URL")
+        get_settings.cache_clear()
+        assert public_url_follows_port("0.0.0.0", 8102).public_url == "http://127.0.0.1:8102"
+        monkeypatch.setenv("DEEPFAKE_PUBLIC_URL", "https://moderation.example.org")
+        get_settings.cache_clear()
+        assert public_url_follows_port("127.0.0.1", 8103).public_url == "https://moderation.example.org"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def _parsers(parser):
+    yield parser
+    for action in parser._actions:
+        if action.choices and isinstance(action.choices, dict):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_option_has_a_line_of_help_and_shows_its_default():
+    import argparse
+
+    from cli.main import build_parser
+
+    for parser in _parsers(build_parser()):
+        formatter = parser.formatter_class(parser.prog)
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            where = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where}: no help text"
+            if action.option_strings and action.default not in (None, False):
+                assert "default" in formatter._get_help_string(action), f"{where}: the default is not shown"
+
+
+def test_serve_help_shows_each_option_and_its_default():
+    proc = _cli("serve", "--help")
+    assert proc.returncode == 0
+    assert "(default: 8000)" in proc.stdout and "(default: 127.0.0.1)" in proc.stdout
+    assert "DEEPFAKE_PUBLIC_URL" in proc.stdout and "--verbose" in proc.stdout
+
+
+def test_tensorflow_starts_without_a_word_on_stderr():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = ("from cli import quiet; quiet.quiet_environment(); quiet.import_tensorflow(); import tensorflow as tf;"
+            "tf.config.list_physical_devices(); print(int(tf.reduce_sum(tf.constant([1, 2]))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "3"
+    assert proc.stderr == "", proc.stderr
+
+
+def test_noise_is_told_from_what_a_user_needs():
+    from cli.quiet import is_noise
+
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+             "I0000 00:00:1796070767.718458   10679 port.cc:153] oneDNN custom operations are on.\n",
+             "E0000 00:00:1796070771.415930   10679 cuda_platform.cc:52] failed call to cuInit: INTERNAL: x\n",
+             "[2026-11-30 20:35:03,954: INFO/Beat] Scheduler: Sending due task dispatch-webhooks "
+             "(deepfake.dispatch_webhooks)\n",
+             "[2026-11-30 20:35:14,047: INFO/MainProcess] Task deepfake.recover_jobs[2984-6497] received\n",
+             "[2026-11-30 20:35:09,022: INFO/MainProcess] Task deepfake.dispatch_items[450a-55c4] succeeded in "
+             "0.0026s: 0\n"]
+    kept = ["[2026-11-30 20:35:09,022: INFO/MainProcess] Task deepfake.process_job[450a-55c4] succeeded in 0.5s\n",
+            "[2026-11-30 20:35:09,022: ERROR/MainProcess] Task deepfake.recover_jobs[450a-55c4] raised unexpected\n",
+            "Traceback (most recent call last):\n", "E0000 00:00:17.1 10679 some_kernel.cc:52] out of memory\n"]
+    assert [is_noise(line) for line in noise] == [True] * len(noise)
+    assert [is_noise(line) for line in kept] == [False] * len(kept)
+
+
+def test_backlog_state_lives_under_the_data_folder_not_where_the_user_is(tmp_path, monkeypatch):
+    from cli.backlog import _state_path
+    from core.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    path = _state_path(str(tmp_path / "inbox"), None)
+    assert path.parent == get_settings().data_dir / "backlog" and path.parent.is_dir()
+    assert _state_path(str(tmp_path / "inbox"), None) == path, "the same source resumes from the same file"
+    assert _state_path(str(tmp_path / "other"), None) != path
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dev_resolves_paths_against_the_callers_folder(tmp_path):
+    """``proj/dev scan notes.txt`` from another folder reads that folder's file (not ``source_not_found``)."""
+    stamp, project = REPO / ".venv" / ".installed", REPO / "pyproject.toml"
+    if not stamp.exists() or project.stat().st_mtime > stamp.stat().st_mtime:
+        pytest.skip("./dev would reinstall the environment first")
+    (tmp_path / "notes.txt").write_text("not media")
+    env = {**os.environ, "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([str(REPO / "dev"), "scan", "--json", "notes.txt"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    assert '"code": "unsupported_media"' in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 1
