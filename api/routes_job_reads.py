@@ -1,5 +1,5 @@
 """Reading jobs beyond one by ID: ``GET /v1/jobs`` (the list), and the pictures a job keeps (its media, its
-faces' heatmaps) for the page."""
+thumbnail, its faces' heatmaps, a video's decisive frames) for the page."""
 
 from __future__ import annotations
 
@@ -89,3 +89,31 @@ def face_heatmap(job_id: str, face: int, session: SessionDep, store: BlobStoreDe
     if heatmaps.key(job_id, face) not in heatmaps.stored_keys(job_id, job.result):
         raise ApiError(404, "not_found", f"job {job_id} has no heatmap for face {face}")
     return _send_blob(store, heatmaps.key(job_id, face), "image/png", settings, "this heatmap is no longer stored")
+
+
+def _send_picture(session, store, settings, caller, job_id: str, key: str, media_type: str, what: str):
+    """A picture ``job_id``'s result links to, to its owner; 404 when the result links none at ``key``."""
+    job = _owned(session, job_id, caller)
+    if key not in heatmaps.stored_keys(job_id, job.result):
+        raise ApiError(404, "not_found", f"job {job_id} has no {what}")
+    return _send_blob(store, key, media_type, settings, f"this {what} is no longer stored")
+
+
+@router.get("/{job_id}/thumbnail.jpg", summary="A small picture of the job's media, for lists",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def job_thumbnail(job_id: str, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
+                  caller: JobsCaller) -> FileResponse:
+    """A JPEG whose longer side is at most 160 px: the photo, or a video's highest-scoring face's frame.
+    404 when the job has none (not finished, failed, ``retain_media=false``, or a batch item)."""
+    return _send_picture(session, store, settings, caller, job_id, heatmaps.thumbnail_key(job_id),
+                         "image/jpeg", "thumbnail")
+
+
+@router.get("/{job_id}/faces/{face}/frames/{rank}.jpg", summary="One of the frames that decided a video",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def face_frame(job_id: str, face: int, rank: int, session: SessionDep, store: BlobStoreDep,
+               settings: SettingsDep, caller: JobsCaller) -> FileResponse:
+    """The square face crop the model saw on ``faces[face].frames[rank]`` (rank 0: that person's
+    highest-scoring sampled frame), at most 192 px across; 404 when the result lists no such frame."""
+    return _send_picture(session, store, settings, caller, job_id, heatmaps.frame_key(job_id, face, rank),
+                         "image/jpeg", f"frame {rank} for face {face}")

@@ -206,6 +206,7 @@ class JobSummary(BaseModel):
     score: float | None = None
     faces: int | None = None
     error: JobError | None = None
+    thumbnail: str | None = None  # URL of a small JPEG (longer side 160 px), fetched with the key
     links: dict[str, str]
 
     @classmethod
@@ -217,7 +218,7 @@ class JobSummary(BaseModel):
                    batch_id=job.batch_id, verdict=result.get("verdict"), score=result.get("score"),
                    faces=len(result["faces"]) if "faces" in result else None,
                    error=JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None,
-                   links={"self": f"/v1/jobs/{job.id}"})
+                   thumbnail=result.get("thumbnail"), links={"self": f"/v1/jobs/{job.id}"})
 
 
 class JobPage(BaseModel):

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import batches, processes, webhooks
+from core import batches, heatmaps, processes, webhooks
 from core.clock import now
 from core.settings import get_settings
 from core.status import TERMINAL, JobStatus
@@ -254,7 +254,7 @@ def succeed(session: Session, job_id: str, result: dict, reused_from: str | None
 
 
 def reused_result(earlier: Job) -> dict:
-    return {**earlier.result, "reused": True, "reused_from": earlier.id}
+    return {**heatmaps.without_pictures(earlier.result), "reused": True, "reused_from": earlier.id}
 
 
 def reuse_result(session: Session, job: Job, earlier: Job) -> Job | None:

@@ -95,14 +95,16 @@ def crop_region(box: list[int], scale: float) -> list[int]:
 def explain_image(path: str | Path, classifier: FaceClassifier, boxes: list[list[int]],
                   max_pixels: int) -> list[FaceHeatmap]:
     """A heatmap for each face box of the image at ``path`` (boxes as the result gives them), in order."""
-    import cv2
-
     image = load_image(path, max_pixels)
     scale = classifier.spec.crop_scale
-    maps = []
-    for box in boxes:
-        heat = gradcam(classifier, crop_face(image, tuple(box), scale))
-        side = min(MAX_SIDE, heat.shape[0])
-        maps.append(FaceHeatmap(crop_region(box, scale),
-                                heatmap_png(cv2.resize(heat, (side, side), interpolation=cv2.INTER_AREA))))
-    return maps
+    return [FaceHeatmap(crop_region(box, scale), explain_crop(classifier, crop_face(image, tuple(box), scale)))
+            for box in boxes]
+
+
+def explain_crop(classifier: FaceClassifier, crop: np.ndarray) -> bytes:
+    """The heatmap PNG of one square face crop (as ``crop_face`` cuts it), at most ``MAX_SIDE`` across."""
+    import cv2
+
+    heat = gradcam(classifier, crop)
+    side = min(MAX_SIDE, heat.shape[0])
+    return heatmap_png(cv2.resize(heat, (side, side), interpolation=cv2.INTER_AREA))

@@ -1,8 +1,8 @@
 """Heatmaps for a photo job that asked for them (``explain``): computed after its analysis by the same
 worker process, stored in the blob store, linked from each face of the result.
 
-Photos only for now: a video's faces are people tracked over many frames, and which frame to explain is a
-question of its own. Reused results (dedup) carry no heatmaps, so an ``explain`` job is never deduplicated.
+A video's faces are people tracked over many frames: each is explained on its highest-scoring frame
+(``workers/pictures.py``). Reused results (dedup) carry no heatmaps, so an ``explain`` job is never deduplicated.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ def add_heatmaps(job, path: Path, result: dict, settings) -> dict:
         maps = explain_image(path, runtime.classifier(), [face["box"] for face in faces], limits(settings).max_pixels)
     store = default_blob_store()
     for n, (face, found) in enumerate(zip(faces, maps, strict=True)):
-        _store(store, heatmaps.key(job.id, n), found.png, settings)
+        put_bytes(store, heatmaps.key(job.id, n), found.png, settings)
         face["heatmap"] = {"url": heatmaps.url(job.id, n), "region": found.region, "method": "grad-cam"}
     return result
 
 
-def _store(store, key: str, png: bytes, settings) -> None:
+def put_bytes(store, key: str, data: bytes, settings) -> None:
+    """``data`` stored at ``key`` through a temporary file (the store takes files)."""
     folder = settings.data_dir / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".png", delete=False) as out:
-        out.write(png)
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as out:
+        out.write(data)
     try:
         store.put_file(key, Path(out.name))  # an idempotent overwrite when the task runs twice
     finally:

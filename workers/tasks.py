@@ -13,9 +13,9 @@ from core.settings import get_settings
 from pipeline import ErrorCode, MediaError, file_sha256
 from workers import heartbeat, runtime, segments
 from workers.celery_app import PROCESS_JOB, app
-from workers.explain import add_heatmaps
 from workers.media import local_media
 from workers.outcome import finish
+from workers.pictures import add_pictures
 from workers.retry import retry_on_database_error
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def analyze_local(job, path, settings) -> dict | None:
         return None
     with runtime.inference_lock():
         result = analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
-    return add_heatmaps(job, path, result, settings)
+    return add_pictures(job, path, result, settings)
 
 
 def _progress_writer(job_id: str, step: float = 0.05):

@@ -1,0 +1,97 @@
+"""Pictures beside a result: every job's thumbnail (for the list), a video's frames that decided it and
+its people's heatmaps; served to the owner only, and none cut from media the job asked not to keep."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from core import heatmaps
+from core.blobs import default_blob_store
+from pipeline.pictures import decisive_entries
+from tests import media
+from tests.api_client import make_client, wait_for_job
+
+
+def _photo_job(client, **fields) -> dict:
+    photo = media.jpeg_bytes(media.astronaut())
+    answer = client.post("/v1/jobs", files={"file": ("astronaut.jpg", photo, "image/jpeg")}, data=fields)
+    assert answer.status_code == 202, answer.text
+    job = wait_for_job(client, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def _jpeg(answer) -> Image.Image:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/jpeg"
+    return Image.open(io.BytesIO(answer.content))
+
+
+def test_a_photo_gets_a_thumbnail_the_list_links_and_only_its_owner_reads(worker):
+    owner = make_client(tenant="acme")
+    job = _photo_job(owner, dedup="false")
+    url = job["result"]["thumbnail"]
+    assert url == f"/v1/jobs/{job['id']}/thumbnail.jpg"
+    thumb = _jpeg(owner.get(url))
+    assert thumb.size == (160, 160)  # the 512 x 512 astronaut, longer side 160
+    assert np.asarray(thumb).std() > 20, "a blank thumbnail"
+    listed = owner.get("/v1/jobs").json()["items"]
+    assert [item["thumbnail"] for item in listed] == [url]
+    assert make_client(tenant="globex").get(url).status_code == 404
+
+
+def test_a_job_that_keeps_no_media_keeps_no_thumbnail(worker):
+    client = make_client()
+    job = _photo_job(client, retain_media="false", dedup="false")
+    assert "thumbnail" not in job["result"]
+    assert not default_blob_store().exists(heatmaps.thumbnail_key(job["id"]))
+    assert client.get(f"/v1/jobs/{job['id']}/thumbnail.jpg").status_code == 404
+
+
+def test_a_video_keeps_each_persons_highest_scoring_frames_with_a_heatmap(worker, tmp_path):
+    client = make_client(tenant="acme")
+    clip = media.write_clip(tmp_path / "clip.mp4", [((20, 40), (400, 100))], frames=45)
+    with clip.open("rb") as body:
+        answer = client.post("/v1/jobs", files={"file": ("clip.mp4", body, "video/mp4")}, data={"explain": "true"})
+    job = wait_for_job(client, answer.json()["id"], timeout=120)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    face = result["faces"][0]
+    frames = face["frames"]
+    assert 1 <= len(frames) <= 3
+    assert [f["score"] for f in frames] == sorted((f["score"] for f in frames), reverse=True)
+    top_score = max(p["score"] for e in result["timeline"] for p in e["faces"] if p["track"] == face["track"])
+    assert frames[0]["score"] == top_score
+    assert {f["t"] for f in frames} <= {e["t"] for e in result["timeline"]}  # sampled frames, to seek to
+    crop = _jpeg(client.get(frames[0]["url"]))
+    assert crop.size[0] == crop.size[1] <= 192
+    assert _jpeg(client.get(result["thumbnail"])).size[0] == 160  # a 640 x 360 frame, longer side 160
+    heat = client.get(face["heatmap"]["url"])
+    assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
+    assert face["heatmap"]["t"] == frames[0]["t"] and face["heatmap"]["region"] == frames[0]["region"]
+    assert make_client(tenant="globex").get(frames[0]["url"]).status_code == 404
+    assert client.get(f"/v1/jobs/{job['id']}/faces/0/frames/9.jpg").status_code == 404
+    keys = heatmaps.stored_keys(job["id"], result)
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert not any(default_blob_store().exists(k) for k in keys)
+
+
+def test_decisive_entries_are_the_counted_peoples_top_frames():
+    result = {"tracks": [{"id": 1, "counted": True}, {"id": 2, "counted": False}],
+              "timeline": [{"t": t, "frame": i, "faces": [{"track": 1, "score": s, "box": [0, 0, 9, 9]},
+                                                          {"track": 2, "score": 0.99, "box": [20, 0, 9, 9]}]}
+                           for i, (t, s) in enumerate([(0.0, 0.2), (0.5, 0.9), (1.0, 0.4), (1.5, 0.9), (2.0, 0.7)])]}
+    chosen = decisive_entries(result, per_person=3)
+    assert [(e["track"], e["t"], e["score"]) for e in chosen] == [(1, 0.5, 0.9), (1, 1.5, 0.9), (1, 2.0, 0.7)]
+
+
+def test_a_reused_result_links_no_picture_of_the_job_it_came_from(worker):
+    client = make_client()
+    first = _photo_job(client, explain="true")
+    again = _photo_job(client)  # the same bytes, dedup on: the first job's result is reused
+    assert again["reused_from"] == first["id"]
+    assert "thumbnail" not in again["result"] and "heatmap" not in again["result"]["faces"][0]
+    assert first["result"]["thumbnail"] and first["result"]["faces"][0]["heatmap"]
