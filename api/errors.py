@@ -26,6 +26,18 @@ def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def invalid(what: str, errors: list[dict]) -> ApiError:
+    """422 ``invalid_request`` from pydantic's ``errors()``, as a sentence: "invalid job request: url:
+    Input should be a valid URL; ..." (the field path, then its message without pydantic's prefixes)."""
+    return ApiError(422, "invalid_request", f"{what}: {'; '.join(_readable(e) for e in errors)}")
+
+
+def _readable(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    where = ".".join(str(part) for part in error["loc"] if part != "body")
+    return f"{where}: {message}" if where else message
+
+
 log = logging.getLogger(__name__)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media"}
 
@@ -38,7 +50,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        return JSONResponse(error_body("invalid_request", "the request is not valid", details=details), 422)
+        message = invalid("the request is not valid", exc.errors()).message
+        return JSONResponse(error_body("invalid_request", message, details=details), 422)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, invalid
 from api.schemas import BatchOut, BatchRequest
 from api.upload import receive_upload
 from api.urls import check_receiver_url
@@ -29,7 +29,7 @@ from workers.batches import dispatch_items, enqueue_ingest
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
-EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "reused", "sha256"]
+EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "error_message", "reused", "sha256"]
 
 
 def _batch(session, batch_id: str, caller: Principal) -> Batch:
@@ -48,8 +48,7 @@ async def _json_request(request: Request, tmp_dir: Path) -> tuple[BatchRequest, 
     try:
         spec = BatchRequest.model_validate_json(await request.body())
     except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise ApiError(422, "invalid_request", f"invalid batch request: {details}") from exc
+        raise invalid("invalid batch request", exc.errors()) from exc
     fd, name = tempfile.mkstemp(prefix="manifest-", dir=tmp_dir)
     with open(fd, "w") as f:
         for item in spec.items:
@@ -65,7 +64,7 @@ async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[B
         return BatchRequest.model_validate(options), received.path
     except ValidationError as exc:
         received.path.unlink(missing_ok=True)
-        raise ApiError(422, "invalid_request", f"invalid batch options: {exc.errors()}") from exc
+        raise invalid("invalid batch options", exc.errors()) from exc
 
 
 @router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog")

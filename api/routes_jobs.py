@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, invalid
 from api.schemas import JobOut, JobRequest
 from api.upload import ReceivedFile, receive_upload
 from api.urls import check_receiver_url
@@ -263,8 +263,7 @@ async def _accept_reference(request: Request, session, settings, caller: Princip
     try:
         spec = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise ApiError(422, "invalid_request", f"invalid job request: {details}") from exc
+        raise invalid("invalid job request", exc.errors()) from exc
     kind, uri = ("url", str(spec.url)) if spec.url else ("s3", spec.s3_uri)
     callback_url = str(spec.callback_url) if spec.callback_url else None
     _check_source(kind, uri, settings)

@@ -81,6 +81,10 @@ class _Receiver:
         filename = options.get(b"filename")
         # Informational only: a name a text column cannot hold is kept readable rather than refused.
         self._part.filename = made_storable(filename.decode("utf-8", "replace")) if filename is not None else None
+        if self._part.filename is not None and self._part.name != self.file_field:
+            # curl -F image=@photo.jpg: a file under another name would otherwise be read as a text field
+            raise ApiError(422, "invalid_request", f"the file goes in the form field {self.file_field!r}, not "
+                           f"{self._part.name!r} (curl: -F {self.file_field}=@PATH)")
         if self._part.name == self.file_field:
             if self.file is not None:
                 raise ApiError(422, "invalid_request", "send exactly one file")
@@ -139,5 +143,6 @@ async def receive_upload(
         receiver.discard()
         raise
     if receiver.file is None:
-        raise ApiError(422, "invalid_request", f"no {file_field!r} part in the upload")
+        raise ApiError(422, "invalid_request", f"no {file_field!r} part in the upload: send the file as the form "
+                       f"field {file_field!r} (curl: -F {file_field}=@PATH)")
     return receiver.file, receiver.fields

@@ -26,6 +26,18 @@ from core.text import made_storable, storable
 
 INGESTING, RUNNING, COMPLETED, CANCELED = "ingesting", "running", "completed", "canceled"
 INVALID_ITEM = "invalid_item"
+LIST_FAILED = "list_failed"  # an s3_prefix the service may read but could not list (no such bucket, no access)
+
+
+class FailedEntry(dict):
+    """A manifest entry that failed before it became an item (``code``, ``message``, ``uri``, ``ref``).
+
+    A class of its own, not a key in the dict: a client's manifest line can hold any key, so it must not
+    be able to dress itself up as one of these.
+    """
+
+    def __init__(self, code: str, message: str, uri: str | None, ref: str | None, source_kind: str = "url"):
+        super().__init__(code=code, message=message, uri=uri, ref=ref, source_kind=source_kind)
 
 
 def create_batch(session: Session, *, priority: str, dedup: bool, callback_url: str | None,
@@ -56,9 +68,10 @@ def _item_row(batch: Batch, item: dict) -> dict:
         return {**row, "source_kind": "url", "source_uri": url}
     if s3_uri and s3_uri.startswith("s3://") and len(s3_uri) > 5 and not url:
         return _s3_item(row, s3_uri)
-    if item.get("forbidden"):  # a prefix the allow-list refused, never listed (workers.batches.expand)
-        return _invalid(row, item["forbidden"], item["message"], FORBIDDEN_SOURCE, "s3")
-    return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url or s3_uri: {item}")
+    if isinstance(item, FailedEntry):  # refused or unreadable as it was read (workers.batches)
+        return _invalid(row, made_storable(item["uri"]), made_storable(item["message"]), item["code"],
+                        item["source_kind"])
+    return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url, s3_uri or s3_prefix: {item}")
 
 
 def _s3_item(row: dict, s3_uri: str) -> dict:
@@ -233,7 +246,7 @@ def result_rows(session: Session, batch_id: str, after: str | None, limit: int) 
     for job in session.execute(query).scalars():
         result = job.result or {}
         yield {"ref": job.ref, "job_id": job.id, "status": job.status, "verdict": result.get("verdict"),
-               "score": result.get("score"), "error_code": job.error_code,
+               "score": result.get("score"), "error_code": job.error_code, "error_message": job.error_message,
                "reused": job.reused_from is not None, "sha256": job.sha256}
 
 

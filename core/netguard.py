@@ -4,8 +4,13 @@ Media URLs and webhook receivers come from clients; fetching one must not reach 
 link-local or cloud-metadata addresses unless a setting allows it. The check resolves the host once;
 the request then goes to that exact address (``pinned``), with the original Host header and TLS
 server name, so a DNS answer that changes between the check and the connection (DNS rebinding) is
-never used. Refusals say "refused" and nothing more: whether an internal name exists, or what an
-internal service would answer, is not something a caller can learn from us.
+never used. Refusals say "refused" and nothing more: what an internal address is, or what an internal
+service would answer, is not something a caller can learn from us.
+
+A host that does not resolve at all is ``Unresolvable``, not a refusal: a mistyped or expired domain is
+the caller's to fix (a URL job fails ``fetch_failed``), and calling it "refused" sent people looking
+for a setting. The price: a caller can tell a name our resolver does not know from one that resolves
+to a private address.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ class ForbiddenURL(ValueError):
     pass
 
 
+class Unresolvable(ValueError):
+    """The URL's host has no address (no such name, or DNS did not answer)."""
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -30,7 +39,8 @@ def _is_public(address: str) -> bool:
 
 
 def check_url(url: str, allow_private: bool = False, resolve: Resolver | None = None) -> list[str]:
-    """Resolve the URL's host once; return its addresses, sorted, or raise ``ForbiddenURL``."""
+    """Resolve the URL's host once; return its addresses, sorted. Raises ``ForbiddenURL`` (not http(s),
+    or an address that is not public) or ``Unresolvable``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ForbiddenURL("only http and https URLs with a host are accepted")
@@ -38,9 +48,11 @@ def check_url(url: str, allow_private: bool = False, resolve: Resolver | None = 
         infos = (resolve or socket.getaddrinfo)(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                                                 type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ForbiddenURL("refused") from exc  # the same answer as for a private host: no probing our DNS
+        raise Unresolvable(f"the host {parts.hostname} does not resolve") from exc
     addresses = sorted({info[4][0] for info in infos})
-    if not addresses or (not allow_private and not all(_is_public(a) for a in addresses)):
+    if not addresses:
+        raise Unresolvable(f"the host {parts.hostname} does not resolve")
+    if not allow_private and not all(_is_public(a) for a in addresses):
         raise ForbiddenURL("refused")
     return addresses
 

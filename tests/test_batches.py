@@ -203,6 +203,7 @@ def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path,
     folder.mkdir()
     (folder / "good.jpg").write_bytes(_photo(80))
     (folder / "notes.jpg").write_bytes(b"meeting notes, not a photo")
+    (folder / "minutes.txt").write_text("named as what it is: still an item, never left out")
     (folder / "empty.png").write_bytes(b"")
     (folder / "huge.jpg").write_bytes(_photo(80) + bytes(500_000))
     batch_id = backlog.submit(str(folder), api_server, state_file=str(tmp_path / "state"), progress=False,
@@ -211,9 +212,13 @@ def test_backlog_cli_reports_bad_files_and_goes_on(worker, api_server, tmp_path,
     with make_client() as client:
         batch = wait_for_batch(client, batch_id)
         rows = {r["ref"]: r for r in _rows(client, batch_id)}
-    assert batch["total"] == 4 and batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 3
+        csv_rows = {r["ref"]: r for r in _rows(client, batch_id, "csv")}
+    assert batch["total"] == 5 and batch["counts"]["succeeded"] == 1 and batch["counts"]["failed"] == 4
     assert rows["good.jpg"]["status"] == "succeeded"
-    assert (rows["notes.jpg"]["status"], rows["notes.jpg"]["error_code"]) == ("failed", "unsupported_media")
+    for name in ("notes.jpg", "minutes.txt"):
+        assert (rows[name]["status"], rows[name]["error_code"]) == ("failed", "unsupported_media")
+        assert csv_rows[name]["error_code"] == "unsupported_media" and csv_rows[name]["error_message"], "a reason"
+    assert csv_rows["good.jpg"]["error_message"] == ""
     assert rows["empty.png"]["error_code"] == "empty_file"
     assert rows["huge.jpg"]["error_code"] == "too_large", "refused by its declared size, body unread"
     with make_client() as client:  # outside a batch the same file is still refused outright

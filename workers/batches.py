@@ -31,7 +31,7 @@ from core.blobs import default_blob_store, s3_client
 from core.clock import now
 from core.db import session_scope
 from core.settings import Settings, get_settings
-from core.sources import ForbiddenSource, check_s3_prefix_uri
+from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_prefix_uri
 from core.tables import Batch
 from workers.celery_app import DISPATCH_ITEMS, INGEST_BATCH, INTERACTIVE_QUEUE, app, enqueue_jobs
 
@@ -57,8 +57,11 @@ def _json_entry(line: str) -> dict:
     try:
         entry = json.loads(line)
     except json.JSONDecodeError:
-        return {"invalid": line.strip()[:200]}
-    return entry if isinstance(entry, dict) else {"invalid": line.strip()[:200]}
+        entry = None
+    if isinstance(entry, dict):
+        return entry
+    text = line.strip()[:200]
+    return batches.FailedEntry(batches.INVALID_ITEM, f"not a JSON object: {text}", None, None)
 
 
 def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
@@ -68,13 +71,14 @@ def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
         if not prefix:
             yield entry
             continue
+        ref = entry.get("ref") or prefix
         try:
             bucket, key_prefix = check_s3_prefix_uri(prefix, settings)
         except ForbiddenSource as exc:  # refused before any request: one failed item, the bucket never asked
-            yield {"forbidden": prefix, "message": str(exc), "ref": entry.get("ref") or prefix}
+            yield batches.FailedEntry(FORBIDDEN_SOURCE, str(exc), prefix, ref, "s3")
             continue
         except ValueError as exc:
-            yield {"invalid": f"cannot list {prefix}: {exc}", "ref": entry.get("ref") or prefix}
+            yield batches.FailedEntry(batches.INVALID_ITEM, str(exc), prefix, ref, "s3")
             continue
         try:
             pages = s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
@@ -83,7 +87,7 @@ def expand(entries: Iterator[dict], settings: Settings) -> Iterator[dict]:
                     if not obj["Key"].endswith("/"):
                         yield {"s3_uri": f"s3://{bucket}/{obj['Key']}", "ref": obj["Key"]}
         except Exception as exc:  # a prefix that cannot be listed is one failed item, not a failed batch
-            yield {"invalid": f"cannot list {prefix}: {exc}", "ref": entry.get("ref") or prefix}
+            yield batches.FailedEntry(batches.LIST_FAILED, f"cannot list {prefix}: {exc}", prefix, ref, "s3")
 
 
 class _RateLimit:

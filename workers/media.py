@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import httpx
 
 from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, s3_client
-from core.netguard import ForbiddenURL, Resolver, check_url, pinned
+from core.netguard import ForbiddenURL, Resolver, Unresolvable, check_url, pinned
 from core.settings import Settings
 from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
 from core.tables import Job
@@ -24,7 +24,8 @@ REDIRECTS = (301, 302, 303, 307, 308)
 def _fetch_url(url: str, dest: Path, settings: Settings, resolve: Resolver | None = None) -> None:
     """Stream a URL to disk. Every hop (the URL, then each redirect, at most ``url_max_redirects``) is
     checked and connected to at the address the check saw, never resolved again. Raises ``MediaError``:
-    ``forbidden_url`` ("refused", nothing more), ``source_not_found``, ``fetch_failed`` or ``too_large``."""
+    ``forbidden_url`` ("refused", nothing more), ``source_not_found``, ``fetch_failed`` (also for a host that
+    does not resolve) or ``too_large``."""
     with httpx.Client(timeout=settings.url_fetch_timeout_s, follow_redirects=False) as client:
         for _ in range(settings.url_max_redirects + 1):
             with _pinned_get(client, url, settings, resolve) as resp:
@@ -46,6 +47,8 @@ def _pinned_get(client: httpx.Client, url: str, settings: Settings, resolve: Res
         address = check_url(url, settings.allow_private_urls, resolve)[0]
     except ForbiddenURL as exc:
         raise MediaError(ErrorCode.FORBIDDEN_URL, f"{url}: {exc}") from exc
+    except Unresolvable as exc:
+        raise MediaError(ErrorCode.FETCH_FAILED, f"{url}: {exc}") from exc
     target, headers, extensions = pinned(url, address)
     try:
         with client.stream("GET", target, headers=headers, extensions=extensions) as resp:

@@ -15,7 +15,7 @@ import httpx
 
 from core import webhooks
 from core.db import session_scope
-from core.netguard import ForbiddenURL, check_url, pinned
+from core.netguard import ForbiddenURL, Unresolvable, check_url, pinned
 from core.settings import Settings, get_settings
 from core.signing import signature_header
 from core.tables import WebhookDelivery, WebhookEndpoint
@@ -31,6 +31,8 @@ def send(url: str, msg_id: str, body: str, secrets: list[str], settings: Setting
         address = check_url(url, settings.webhook_allow_private)[0]
     except ForbiddenURL as exc:
         return webhooks.Outcome(None, 0.0, f"refused: {exc}")
+    except Unresolvable as exc:  # retried like any failed attempt: DNS may answer later
+        return webhooks.Outcome(None, 0.0, str(exc))
     raw = body.encode()
     timestamp = int(time.time())
     target, headers, extensions = pinned(url, address)

@@ -1,0 +1,128 @@
+"""Refusals meant for people: each says what was wrong and what to do, with a code the README lists."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests import media
+from tests.api_client import make_client
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _error(resp, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    return resp.json()["error"]
+
+
+def test_a_file_under_another_form_field_is_told_where_it_goes(clean_db):
+    with make_client() as client:
+        error = _error(client.post("/v1/jobs", files={"image": ("photo.jpg", media.jpeg_bytes(media.astronaut()))}),
+                       422)
+        missing = _error(client.post("/v1/jobs", data={"priority": "bulk"}, files={"x": (None, "y")}), 422)
+    assert error["code"] == "invalid_request" and "'file'" in error["message"] and "'image'" in error["message"]
+    assert "-F file=@" in missing["message"]
+
+
+def test_an_invalid_request_is_a_sentence_not_a_pydantic_dump(clean_db):
+    with make_client() as client:
+        job = _error(client.post("/v1/jobs", json={"url": "https://example.org/a.jpg", "priority": "urgent"}), 422)
+        batch = _error(client.post("/v1/batches", json={"items": "not a list"}), 422)
+    for error in (job, batch):
+        assert error["code"] == "invalid_request"
+        assert not re.search(r"\{'|\[\{|'loc'|'msg'|Value error, ", error["message"]), error["message"]
+    assert "priority" in job["message"] and "items" in batch["message"]
+
+
+def test_a_loopback_receiver_is_refused_naming_the_setting_that_allows_it(clean_db):
+    with make_client() as client:
+        error = _error(client.post("/v1/jobs", json={"url": "https://example.org/a.jpg",
+                                                     "callback_url": "http://127.0.0.1:9/hook"}), 422)
+    assert error["code"] == "forbidden_url" and "WEBHOOK_ALLOW_PRIVATE=true" in error["message"]
+
+
+def _no_such_host(monkeypatch, host: str) -> None:
+    real = socket.getaddrinfo
+
+    def resolve(name, *args, **kwargs):
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr("core.netguard.socket.getaddrinfo", resolve)
+
+
+def test_a_host_that_does_not_resolve_is_not_called_forbidden(clean_db, monkeypatch, tmp_path):
+    from core.settings import Settings
+    from pipeline import MediaError
+    from workers.media import _fetch_url
+
+    _no_such_host(monkeypatch, "no-such-host.example")
+    with make_client() as client:
+        error = _error(client.post("/v1/jobs", json={"url": "https://example.org/a.jpg",
+                                                     "callback_url": "https://no-such-host.example/hook"}), 422)
+    assert error["code"] == "invalid_request" and "does not resolve" in error["message"]
+    with pytest.raises(MediaError) as failed:
+        _fetch_url("https://no-such-host.example/a.jpg", tmp_path / "m", Settings(allow_private_urls=False))
+    assert failed.value.code == "fetch_failed" and "no-such-host.example does not resolve" in failed.value.message
+
+
+def test_an_s3_prefix_that_cannot_be_listed_fails_with_its_own_code(clean_db, monkeypatch):
+    from core import batches
+    from core.db import session_scope
+    from core.settings import get_settings
+    from core.tables import Job
+    from workers import batches as ingest
+
+    class Unlistable:
+        def get_paginator(self, _name):
+            raise RuntimeError("NoSuchBucket: The specified bucket does not exist")
+
+    monkeypatch.setattr(get_settings(), "s3_allowed", "gone-bucket")
+    monkeypatch.setattr(ingest, "s3_client", lambda _settings: Unlistable())
+    entries = [{"s3_prefix": "s3://gone-bucket/inbox/", "ref": "inbox"}, {"not": "an item"}]
+    with session_scope() as session:
+        batch_id = batches.create_batch(session, priority="bulk", dedup=True, callback_url=None, manifest_key=None).id
+        batches.add_items(session, batch_id, list(ingest.expand(iter(entries), get_settings())), consumed=2)
+    with session_scope() as session:
+        rows = {job.ref: job for job in session.query(Job).filter(Job.batch_id == batch_id)}
+    unlisted = rows["inbox"]
+    assert (unlisted.status, unlisted.error_code, unlisted.source_uri) == ("failed", "list_failed",
+                                                                          "s3://gone-bucket/inbox/")
+    assert "cannot list s3://gone-bucket/inbox/" in unlisted.error_message and "NoSuchBucket" in unlisted.error_message
+    assert rows[None].error_code == "invalid_item"
+
+
+def test_a_manifest_line_cannot_pass_itself_off_as_a_refusal():
+    from core.batches import FailedEntry
+    from workers.batches import _json_entry
+
+    entry = _json_entry('{"code": "list_failed", "message": "x", "uri": "s3://b/", "ref": "r", "source_kind": "s3"}')
+    assert not isinstance(entry, FailedEntry)
+    assert isinstance(_json_entry("not json"), FailedEntry) and isinstance(_json_entry("[1, 2]"), FailedEntry)
+
+
+def _codes_in_the_code() -> set[str]:
+    """Every error code an answer or a failed job can carry, read from where they are raised."""
+    from api.errors import _HTTP_CODES
+    from core import batches, sources
+    from pipeline import ErrorCode
+    from workers.segments import SEGMENT_FAILED
+
+    text = "\n".join(p.read_text() for folder in ("api", "core", "workers") for p in (REPO / folder).glob("*.py"))
+    raised = re.findall(r'ApiError\(\d+, "(\w+)"|_refuse\(send, \d+, "(\w+)"|error_body\("(\w+)"|'
+                        r'error_code="(\w+)"', text)
+    return ({code for group in raised for code in group if code} | set(_HTTP_CODES.values()) | {"http_error"}
+            | {str(code) for code in ErrorCode} | {batches.INVALID_ITEM, batches.LIST_FAILED, sources.FORBIDDEN_SOURCE,
+                                                   SEGMENT_FAILED})
+
+
+def test_the_readme_lists_every_error_code():
+    readme = (REPO / "README.md").read_text()
+    codes = _codes_in_the_code()
+    assert {"forbidden_url", "invalid_item", "unknown_model", "not_open"} <= codes, "the search itself works"
+    assert sorted(code for code in codes if f"`{code}`" not in readme) == []
