@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,54 @@ def test_mixed_folder_case_gives_every_file_a_row(capsys):
     for row in rows:  # JPEG whatever its name, HEIC and AVIF from phones, a still GIF: all analysed
         assert "error" not in row and row["verdict"] in {"real", "uncertain"} and row["faces"], row["path"]
     assert status == 0
+
+
+def _service_cases() -> list[tuple[str, dict]]:
+    """(file under the cases folder, its expectation): the rows, and each file of a folder row."""
+    cases = []
+    for row in _all_rows():
+        if row["file"].endswith("/"):
+            folder = shared_path("cases", "media", row["file"])
+            cases += [(f"{row['file']}{p.name}", {**row, "min_faces": "1", "verdict_in": "real|uncertain"})
+                      for p in sorted(folder.iterdir()) if p.is_file()]
+        else:
+            cases.append((row["file"], row))
+    return cases
+
+
+def _all_rows() -> list[dict]:
+    with open(shared_path("cases", "media", "cases.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _unmet(job: dict, case: dict) -> str | None:
+    """Why ``job`` does not hold ``case``'s expectation, or None."""
+    if case.get("error_code_in"):
+        code = (job.get("error") or {}).get("code")
+        return None if code in case["error_code_in"].split("|") else f"error {code}"
+    if job["status"] != "succeeded":
+        return f"{job['status']}: {job.get('error')}"
+    result = job["result"]
+    if result["verdict"] not in case["verdict_in"].split("|") or len(result["faces"]) < int(case["min_faces"]):
+        return f"verdict {result['verdict']}, {len(result['faces'])} faces"
+    return None
+
+
+def test_every_media_case_holds_through_the_service(worker):
+    """Each file uploaded to the API, run by a worker, its result read back: what a user of the service sees."""
+    from tests.api_client import make_client, submit_bytes, wait_for_job
+
+    cases = _service_cases()
+    with make_client() as client:
+        submitted = {}
+        for name, _case in cases:
+            resp = submit_bytes(client, shared_path("cases", "media", name).read_bytes(), Path(name).name,
+                                "application/octet-stream")
+            assert resp.status_code == 202, (name, resp.text)
+            submitted[name] = resp.json()["id"]
+        jobs = {name: wait_for_job(client, job_id, timeout=300) for name, job_id in submitted.items()}
+    unmet = {name: why for name, case in cases if (why := _unmet(jobs[name], case))}
+    assert unmet == {}
+    assert len(jobs) >= 12, "every row, and every file of the folder row"
+    vfr = jobs["v_vfr.mp4"]["result"]
+    assert max(entry["t"] for entry in vfr["timeline"]) > 4, "timeline times are presentation times"
