@@ -1,7 +1,9 @@
 """The page in a real browser (Debian's chromium, driven by chromedriver) against a live ``deepfake api``.
 
 A moderator's path: open the page, enter a key, send two photos at once (one with a face, one without),
-see each verdict in words and the face's box with its score, reload and find them again, see the list.
+see each verdict in words and the face's box with its score and heatmap, reload and find them again, see
+the list with thumbnails; a video's timeline, its frames that decided it and their heatmap; a batch's
+counts, progress and export. Every host but loopback is unresolvable to the browser.
 ``./dev test`` installs chromium; where it cannot be installed this skips, except in CI, where it fails.
 Set ``DEEPFAKE_SCREENSHOTS=folder`` to keep the screenshots (the README's come from here).
 """
@@ -88,11 +90,12 @@ def browser():
 
 
 def _wait(driver, condition, what: str, timeout: float = WAIT_S):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+    try:  # a live view redraws itself: an element found just before a redraw is asked again
+        return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+                             ).until(lambda d: condition(d), message=what)
     except TimeoutException as exc:  # say what the page showed, not only that it waited
         raise AssertionError(f"{what}: not within {timeout} s; the page showed:\n{_page_text(driver)}") from exc
 
@@ -176,6 +179,25 @@ def _check_heatmap(card) -> None:
     assert float(heat.get_attribute("opacity")) == 0.7
 
 
+def _loaded_size(driver, element, attribute: str = "src") -> list[int]:
+    """The natural size of the picture ``element`` shows (an object URL fetched with the key)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20).until(lambda _: (element.get_attribute(attribute) or "").startswith("blob:"))
+    return driver.execute_script("const i = new Image(); i.src = arguments[0]; await i.decode(); "
+                                 "return [i.naturalWidth, i.naturalHeight]", element.get_attribute(attribute))
+
+
+def _check_thumbnails(driver, count: int) -> None:
+    """Each of the ``count`` rows of the list shows its job's thumbnail (the longer side 160 px)."""
+    from selenium.webdriver.common.by import By
+
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row img.thumbnail")) == count,
+          f"{count} thumbnails in the list", 30)
+    for image in driver.find_elements(By.CSS_SELECTOR, ".job-row img.thumbnail"):
+        assert max(_loaded_size(driver, image)) == 160
+
+
 def _check_no_face_card(card) -> None:
     text = card.text
     assert "No face found" in text and "No sign of manipulation" not in text, text
@@ -205,6 +227,7 @@ def test_a_moderator_sends_photos_and_reads_the_verdicts(live_api, browser, tmp_
     _check_face_card(next(c for c in browser.find_elements(By.CSS_SELECTOR, ".job-card")
                           if c.find_elements(By.CSS_SELECTOR, "svg.photo .face-box")))
     _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row")) == 2, "two rows in the list")
+    _check_thumbnails(browser, count=2)
 
     # At phone width nothing sticks out sideways (wide tables scroll inside themselves).
     browser.set_window_size(390, 844)
@@ -235,6 +258,7 @@ def test_a_video_shows_each_persons_verdict_and_a_timeline_to_seek_with(live_api
     browser.get(live_api + "/")
     browser.find_element(By.ID, "key").send_keys(new_key(tenant="acme"))
     browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    browser.find_element(By.ID, "explain").click()  # the deciding frame's heatmap too
     _send_files(browser, [clip])
     _wait(browser, lambda d: _finished(d, 1), "the video's verdict shown")
     card = _cards(browser)[clip.name]
@@ -243,8 +267,69 @@ def test_a_video_shows_each_persons_verdict_and_a_timeline_to_seek_with(live_api
     assert card.find_elements(By.CSS_SELECTOR, ".timeline polyline")
     assert "Person" in card.find_element(By.CSS_SELECTOR, ".track-row").text
     assert "%" in card.find_element(By.CSS_SELECTOR, ".track-row td.num").text
+    assert len(card.find_elements(By.CSS_SELECTOR, ".track-row td.model-score")) == 2  # blend, synthetic
     player = card.find_element(By.CSS_SELECTOR, "video.player")
     points[-1].click()  # the last sampled frame: the player is moved there
     target = float(points[-1].get_attribute("aria-label").split(" at ")[1].split(" s")[0])
     assert abs(float(player.get_property("currentTime")) - target) < 0.05
+    _check_decisive_frames(card, player)
+    _check_heatmap(card)
+    _check_thumbnails(browser, count=1)
     _screenshot(card, tmp_path, "page-video.png")
+
+
+def _check_decisive_frames(card, player) -> None:
+    """The person's highest-scoring frames are shown as face crops, best first; "Show" seeks the player."""
+    from selenium.webdriver.common.by import By
+
+    frames = card.find_elements(By.CSS_SELECTOR, ".decisive-frames figure.decisive")
+    assert 1 <= len(frames) <= 3
+    scores = [int(f.find_element(By.TAG_NAME, "figcaption").text.split("·")[1].strip(" %")) for f in frames]
+    assert scores == sorted(scores, reverse=True)
+    size = _loaded_size(card.parent, frames[0].find_element(By.TAG_NAME, "img"))
+    assert size[0] == size[1] > 50  # the square crop the model saw
+    frames[-1].find_element(By.CSS_SELECTOR, "button.seek").click()
+    assert abs(float(player.get_property("currentTime")) - float(frames[-1].get_attribute("data-t"))) < 0.05
+
+
+def test_a_batch_shows_counts_progress_and_its_export(live_api, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    key = new_key(tenant="acme")
+    batch_id = _batch_of_two_photos(live_api, key, tmp_path)
+    browser.get(f"{live_api}/?batch={batch_id}")
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#batch .batch-status").text == "Finished",
+          "the batch shown finished")
+    cells = browser.find_elements(By.CSS_SELECTOR, ".batch-counts td")
+    counts = {c.get_attribute("data-status"): c.text for c in cells}
+    assert counts["succeeded"] == "2" and counts["queued"] == "0", counts
+    assert browser.find_element(By.CSS_SELECTOR, "#batch progress").get_attribute("value") == "1"
+    assert browser.find_element(By.CSS_SELECTOR, "#batch .batch-eta").text == "finished"
+    # Its items are the list, each a link that opens its result.
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row")) == 2, "the batch's two items listed")
+    browser.find_element(By.CSS_SELECTOR, ".job-row a").click()
+    _wait(browser, lambda d: _finished(d, 1), "an item's result opened")
+    # The export, every page joined, as the download buttons save it.
+    csv = browser.execute_script(
+        f"return (await import('/static/batch.js')).exportText({batch_id!r}, 'csv')")
+    lines = csv.strip().splitlines()
+    assert lines[0].startswith("ref,job_id,status") and len(lines) == 3, csv
+    assert browser.find_elements(By.CSS_SELECTOR, "#batch button.export-csv")
+    assert browser.find_elements(By.CSS_SELECTOR, "#batch button.export-jsonl")
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def _batch_of_two_photos(base: str, key: str, tmp_path: Path) -> str:
+    """An open batch, two photos uploaded into it, closed: the way ``deepfake backlog submit`` sends a folder."""
+    headers = {"Authorization": f"Bearer {key}"}
+    batch = httpx.post(f"{base}/v1/batches", json={"open": True}, headers=headers, timeout=30).json()
+    for name, photo in (("face.png", shared_path("cases", "media", "gray16.png").read_bytes()),
+                        ("room.jpg", media.jpeg_bytes(media.no_face()))):
+        answer = httpx.post(f"{base}/v1/jobs", params={"batch_id": batch["id"], "ref": name},
+                            files={"file": (name, photo)}, headers=headers, timeout=30)
+        assert answer.status_code == 202, answer.text
+    assert httpx.post(f"{base}/v1/batches/{batch['id']}/close", headers=headers, timeout=30).status_code == 200
+    return batch["id"]

@@ -17,7 +17,7 @@ export class ApiError extends Error {
   }
 }
 
-async function call(path, options = {}) {
+export async function call(path, options = {}) {
   const headers = { ...(options.headers || {}), Authorization: `Bearer ${key.get() || ""}` };
   let response;
   try {
@@ -46,6 +46,10 @@ export async function submitUrl(url, { explain = false } = {}) {
 
 export async function getJob(id) {
   return (await call(`/v1/jobs/${encodeURIComponent(id)}`)).json();
+}
+
+export async function getBatch(id) {
+  return (await call(`/v1/batches/${encodeURIComponent(id)}`)).json();
 }
 
 export async function listJobs(params) {

@@ -1,6 +1,7 @@
 // The page: enter a key, send files or URLs, follow each job, read the result; the jobs being followed
-// are in the address (?jobs=id,id), so a reload or a shared link shows them again.
+// (and the batch shown) are in the address (?jobs=id,id&batch=id), so a reload or a shared link shows them again.
 import { follow, key, mediaUrl, submitUrl, uploadFile } from "./api.js";
+import { batchView } from "./batch.js";
 import { clear, h } from "./dom.js";
 import { jobList } from "./jobs.js";
 import { errorPanel, resultView } from "./result.js";
@@ -12,9 +13,21 @@ function followedIds() {
   return (new URLSearchParams(location.search).get("jobs") || "").split(",").filter(Boolean);
 }
 
+function setParam(name, value) {
+  const params = new URLSearchParams(location.search);
+  params.set(name, value);
+  // Commas left readable: the address is meant to be shared and read.
+  history.replaceState(null, "", `?${params.toString().replaceAll("%2C", ",")}`);
+}
+
 function remember(id) {
-  const ids = [id, ...followedIds().filter((known) => known !== id)].slice(0, 20);
-  history.replaceState(null, "", `?jobs=${ids.join(",")}`);
+  setParam("jobs", [id, ...followedIds().filter((known) => known !== id)].slice(0, 20).join(","));
+}
+
+function openBatch(batchId) {
+  setParam("batch", batchId);
+  batches.show(batchId);
+  $("batch").scrollIntoView();
 }
 
 function showMessage(err) {
@@ -114,11 +127,18 @@ function start() {
   $("key-section").hidden = true;
   $("main").hidden = false;
   $("message").hidden = true;
-  lists.refresh();
+  const batchId = new URLSearchParams(location.search).get("batch");
+  if (batchId) openBatch(batchId); else lists.refresh();
   followedIds().reverse().forEach(openJob);
 }
 
-const lists = jobList($("list"), { open: openJob, onError: showMessage });
+const lists = jobList($("list"), { open: openJob, openBatch, onError: showMessage });
+const batches = batchView($("batch"), { onError: showMessage, showItems: (id) => lists.showBatch(id) });
+$("batch-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const batchId = $("batch-id").value.trim();
+  if (batchId) openBatch(batchId);
+});
 
 $("key-form").addEventListener("submit", (e) => {
   e.preventDefault();

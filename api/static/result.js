@@ -67,28 +67,69 @@ export function facesTable(result, what = "Face") {
     h("tbody", {}, rows));
 }
 
-// A face's Grad-CAM heatmap laid over the part of the photo the model saw, with an opacity slider.
-function heatmapFigure(result, face, index, src) {
+// An <image> whose picture is fetched with the key (an <img> or <image> cannot send it itself).
+function keyedImage(path, attrs) {
+  const image = h("image", attrs);
+  blobUrl(path).then((url) => url && image.setAttribute("href", url)).catch(() => null);
+  return image;
+}
+
+// A face's Grad-CAM heatmap laid over the part of the picture the model saw, with an opacity slider.
+// ``background`` is what lies under it: the photo, or a video's frame crop (which covers ``region`` exactly).
+function heatmapFigure(face, caption, background) {
   const [x, y, w, hh] = face.heatmap.region;
-  const heat = h("image", { x, y, width: w, height: hh, opacity: 0.6, preserveAspectRatio: "none", class: "heat" });
-  blobUrl(face.heatmap.url).then((url) => url && heat.setAttribute("href", url)).catch(() => null);
-  const photo = src ? h("image", { href: src, width: result.media.width, height: result.media.height }) : null;
+  const heat = keyedImage(face.heatmap.url, { x, y, width: w, height: hh, opacity: 0.6, preserveAspectRatio: "none", class: "heat" });
   const slider = h("input", { type: "range", min: 0, max: 100, value: 60, class: "opacity",
     oninput: (e) => heat.setAttribute("opacity", e.target.value / 100) });
   return h("figure", { class: "heatmap" },
-    h("svg", { viewBox: `${x} ${y} ${w} ${hh}`, role: "img", "aria-label": `Face ${index + 1} with its heatmap` }, photo, heat),
-    h("figcaption", {}, `Face ${index + 1} (${percent(face.score)})`),
+    h("svg", { viewBox: `${x} ${y} ${w} ${hh}`, role: "img", "aria-label": `${caption} with its heatmap` }, background, heat),
+    h("figcaption", {}, caption),
     h("label", {}, "Heatmap opacity ", slider));
 }
 
-export function heatmaps(result, src) {
-  const explained = (result.faces || []).map((face, i) => [face, i]).filter(([face]) => face.heatmap);
-  if (!explained.length) return null;
+const HEATMAP_NOTE = "Warm colours mark the regions that raised this model's score for this face (for a model with "
+  + "several detectors, the one whose score decided). They do not prove those regions were edited, nor say by how much: "
+  + "each map is scaled to its own maximum, and for a face scored likely authentic it shows what little evidence there was.";
+
+function heatmapSection(figures) {
+  if (!figures.length) return null;
   return h("section", { class: "heatmaps" }, h("h4", {}, "What drove each score (Grad-CAM)"),
-    h("p", { class: "note" }, "Warm colours mark the regions that raised this model's score for this face. "
-      + "They do not prove those regions were edited, nor say by how much: each map is scaled to its own maximum, "
-      + "and for a face scored likely authentic it shows what little evidence there was."),
-    h("div", { class: "heatmap-row" }, explained.map(([face, i]) => heatmapFigure(result, face, i, src))));
+    h("p", { class: "note" }, HEATMAP_NOTE), h("div", { class: "heatmap-row" }, figures));
+}
+
+export function heatmaps(result, src) {
+  const photo = () => (src ? h("image", { href: src, width: result.media.width, height: result.media.height }) : null);
+  return heatmapSection((result.faces || []).map((face, i) => face.heatmap
+    && heatmapFigure(face, `Face ${i + 1} (${percent(face.score)})`, photo())).filter(Boolean));
+}
+
+function videoHeatmaps(result) {
+  return heatmapSection((result.faces || []).filter((face) => face.heatmap).map((face) => {
+    const top = (face.frames || [])[0];
+    const [x, y, w, hh] = face.heatmap.region;
+    const under = top && top.url ? keyedImage(top.url, { x, y, width: w, height: hh, preserveAspectRatio: "none" }) : null;
+    return heatmapFigure(face, `Person ${face.track} at ${face.heatmap.t.toFixed(1)} s (${percent(top ? top.score : face.score)})`, under);
+  }));
+}
+
+function decisiveFrame(face, frame, seek) {
+  const what = `Person ${face.track} at ${frame.t.toFixed(1)} s, scored ${percent(frame.score)}`;
+  const picture = frame.url ? h("img", { alt: what, width: 160, height: 160 }) : null;
+  if (picture) blobUrl(frame.url).then((url) => url && picture.setAttribute("src", url)).catch(() => null);
+  return h("figure", { class: "decisive", "data-t": frame.t }, picture,
+    h("figcaption", {}, `${frame.t.toFixed(1)} s · ${percent(frame.score)}`),
+    h("button", { type: "button", class: "seek", "aria-label": `Play from ${what}`, onclick: () => seek(frame.t) },
+      `Show at ${frame.t.toFixed(1)} s`));
+}
+
+// Each deciding person's highest-scoring sampled frames: what their score rests on, with a way to see each in the video.
+function decisiveFrames(result, seek) {
+  const people = (result.faces || []).filter((face) => (face.frames || []).length);
+  if (!people.length) return null;
+  return h("section", { class: "decisive-frames" }, h("h4", {}, "The frames that decided it"),
+    h("p", { class: "note" }, "Each person's highest-scoring sampled frames, as the model saw them (the face, cropped)."),
+    people.map((face) => h("div", { class: "decisive-person" }, h("h5", {}, `Person ${face.track}: ${percent(face.score)} overall`),
+      h("div", { class: "decisive-row" }, face.frames.map((frame) => decisiveFrame(face, frame, seek))))));
 }
 
 export function modelsList(result) {
@@ -99,11 +140,13 @@ export function modelsList(result) {
 }
 
 function tracksTable(result) {
+  const names = modelNames(result);
   return h("table", { class: "tracks" },
     h("caption", {}, "Each person on screen; only people seen long enough decide the verdict"),
-    h("thead", {}, h("tr", {}, ["Person", "Verdict", "Score", "On screen", "Decides"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ["Person", "Verdict", "Score", ...names, "On screen", "Decides"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, (result.tracks || []).map((t) => h("tr", { class: "track-row" },
       h("th", { scope: "row" }, `Person ${t.id}`), bandCell(t.band), h("td", { class: "num" }, percent(t.score)),
+      names.map((n) => h("td", { class: "num model-score" }, percent((t.model_scores || {})[n]))),
       h("td", {}, `${t.start_s.toFixed(1)}–${t.end_s.toFixed(1)} s (${t.frames} frames)`),
       h("td", {}, t.counted ? "yes" : "no (seen briefly)")))));
 }
@@ -112,7 +155,8 @@ export function videoView(result, src) {
   const player = src ? h("video", { src, controls: true, preload: "metadata", class: "player" })
     : h("p", { class: "note" }, "The video is no longer stored; the chart still shows its scores.");
   const seek = (t) => { if (src) { player.currentTime = t; player.focus(); } };
-  return h("div", { class: "video-view" }, player, timelineChart(result, seek), tracksTable(result));
+  return h("div", { class: "video-view" }, player, timelineChart(result, seek), tracksTable(result),
+    decisiveFrames(result, seek), videoHeatmaps(result));
 }
 
 export function resultView(result, src) {
