@@ -185,10 +185,12 @@ def photo() -> bytes:
 
 
 def submit(stack: Stack, data: bytes, errors: collections.Counter) -> str | None:
+    """One upload with a callback. dedup=false: every job goes through a worker (the same photo would
+    otherwise be answered from the first job's result at submission, never touching the faults)."""
     hook = f"http://127.0.0.1:{stack.receiver_port}/hook"
     try:
         resp = httpx.post(f"http://127.0.0.1:{stack.api_port}/v1/jobs", timeout=60,
-                          files={"file": ("p.jpg", data, "image/jpeg")}, data={"callback_url": hook})
+                          files={"file": ("p.jpg", data, "image/jpeg")}, data={"callback_url": hook, "dedup": "false"})
     except httpx.HTTPError:
         errors["transport"] += 1
         return None
@@ -290,6 +292,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer jobs, shorter outages (under ten minutes)")
     parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--logs", type=Path, help="copy the API, worker and beat logs into this folder at the end")
     args = parser.parse_args()
     jobs, deadline = (40, 90) if args.quick else (100, 300)
     root = Path(tempfile.mkdtemp(prefix="deepfake-chaos-"))
@@ -317,6 +320,10 @@ def main() -> int:
         stack.stop()
         services.stop()
         receiver.shutdown()
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in (root / "data").glob("*.log"):
+                shutil.copy(log, args.logs / log.name)
         shutil.rmtree(root, ignore_errors=True)
     total = {key: sum(row[key] for row in rows) for key in ("submitted", "terminal", "lost", "doubled")}
     print(f"chaos: {total['submitted']} submitted, {total['terminal']} terminal, {total['lost']} lost, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -96,3 +97,36 @@ def test_a_worker_whose_start_hits_an_outage_retries_and_finishes_the_job(db_gat
         task_retry.disconnect(on_retry)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 1, "the failed start is not an attempt"
+
+
+def test_a_reused_upload_whose_webhook_cannot_be_queued_is_accepted_and_announced_later(webhook_settings,
+                                                                                           monkeypatch):
+    """Seen in bench.chaos during a Redis kill: the webhook publish of a result reused at submission raised,
+    and the finished job was answered 500. Its delivery is an outbox row the dispatcher sends later."""
+    from kombu.exceptions import OperationalError
+
+    from core import webhooks
+    from core.clock import now
+    from core.db import session_scope
+    from core.tables import WebhookDelivery
+    from workers import webhooks as webhook_tasks
+
+    photo = media.jpeg_bytes(media.astronaut())
+    hook = {"callback_url": "http://127.0.0.1:9/hook"}
+    with make_client() as client:
+        with in_process_worker():
+            first = submit_bytes(client, photo).json()["id"]
+            assert wait_for_job(client, first)["status"] == "succeeded"
+
+        def broker_gone(*_args, **_kwargs):
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(webhook_tasks.app, "send_task", broker_gone)
+            resp = client.post("/v1/jobs", files={"file": ("p.jpg", photo, "image/jpeg")}, data=hook)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["status"] == "succeeded" and resp.json()["result"]["reused"] is True
+    with session_scope() as session:
+        (delivery,) = session.query(WebhookDelivery).all()
+    assert (delivery.status, delivery.attempts) == ("pending", 0), "left for the dispatcher"
+    assert delivery.locked_until <= now() + timedelta(seconds=webhooks.FIRST_SEND_GRACE_S), "and it looks soon"

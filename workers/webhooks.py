@@ -12,6 +12,7 @@ import logging
 import time
 
 import httpx
+from kombu.exceptions import KombuError
 
 from core import webhooks
 from core.db import session_scope
@@ -86,9 +87,21 @@ def deliver_webhook(delivery_id: str) -> str | None:
         return delivery.status
 
 
-def enqueue_deliveries(delivery_ids: list[str]) -> None:
-    for delivery_id in delivery_ids:
-        app.send_task(DELIVER_WEBHOOK, args=[delivery_id], queue=WEBHOOK_QUEUE)
+def enqueue_deliveries(delivery_ids: list[str]) -> int:
+    """Send the deliveries' first attempt now; returns how many were sent.
+
+    Best effort: each delivery is an outbox row committed with its job's move, so when the broker cannot
+    be reached the beat's ``dispatch_webhooks`` sends it once its first-send lock lapses
+    (``core.webhooks.FIRST_SEND_GRACE_S``). Raising here would turn a finished job (a reused result in the
+    API, a worker's outcome) into a 500 or a failed task for the sake of a message that is not lost."""
+    for sent, delivery_id in enumerate(delivery_ids):
+        try:
+            app.send_task(DELIVER_WEBHOOK, args=[delivery_id], queue=WEBHOOK_QUEUE)
+        except (KombuError, OSError) as exc:
+            log.warning("webhook deliveries not sent now (%s); the dispatcher will send %d of them",
+                        type(exc).__name__, len(delivery_ids) - sent)
+            return sent
+    return len(delivery_ids)
 
 
 @app.task(name=DISPATCH_WEBHOOKS)
