@@ -16,6 +16,7 @@ scheduler lines a minute. None of it is something the user can act on.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 import sys
@@ -54,15 +55,19 @@ def is_noise(line: str) -> bool:
 
 def import_tensorflow() -> None:
     """Import TensorFlow with its start-up lines kept off the terminal; any other line it prints is
-    passed on to stderr (an import error still raises, with its traceback)."""
+    passed on to stderr (an import error still raises, with its traceback). A user who lowered
+    ``TF_CPP_MIN_LOG_LEVEL`` below 2 (INFO and WARNING shown) sees them all."""
     if "tensorflow" in sys.modules:
+        return
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("0", "1"):
+        importlib.import_module("tensorflow")
         return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+", errors="replace") as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            importlib.import_module("tensorflow")
         finally:
             os.dup2(saved, 2)
             os.close(saved)

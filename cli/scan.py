@@ -110,6 +110,9 @@ _scanner: FaceClassifier | None = None
 def _start_scanner(model_path: str | None) -> None:
     """In each scanning process: one thread per library, then the model."""
     global _scanner
+    from cli import quiet
+
+    quiet.import_tensorflow()  # a spawned child: its own start-up lines, kept off the terminal as in the parent
     import tensorflow as tf
 
     from pipeline import load_classifier
