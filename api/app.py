@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import errors, routes_batches, routes_health, routes_job_reads, routes_jobs, routes_page, routes_webhooks
+from api import (
+    errors,
+    routes_batches,
+    routes_explain,
+    routes_health,
+    routes_job_reads,
+    routes_jobs,
+    routes_page,
+    routes_webhooks,
+)
 from api.limits import RequestLimits
 
 
@@ -21,6 +30,7 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestLimits)
     app.include_router(routes_health.router)
     app.include_router(routes_job_reads.router)
+    app.include_router(routes_explain.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_batches.router)

@@ -46,14 +46,14 @@ def list_jobs(session: SessionDep, caller: JobsCaller,
     return JobPage(items=[JobSummary.from_job(job) for job in page.jobs], next_cursor=page.next_cursor, links=links)
 
 
-def _owned(session, job_id: str, caller) -> Job:
+def owned_job(session, job_id: str, caller) -> Job:
     job = tenancy.owned(session, Job, job_id, caller)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
     return job
 
 
-def _send_blob(store, key: str, media_type: str, settings, gone: str) -> FileResponse:
+def send_blob(store, key: str, media_type: str, settings, gone: str) -> FileResponse:
     """The stored object, through a temporary copy removed once sent; 404 ``media_gone`` when absent."""
     tmp_dir = settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -73,10 +73,10 @@ def job_media(job_id: str, session: SessionDep, store: BlobStoreDep, settings: S
               caller: JobsCaller) -> FileResponse:
     """404 ``media_gone`` once the media was deleted (``retain_media=false``, retention) or never stored
     (URL and S3 jobs keep no copy). The media type is the one sniffed at upload, never the client's."""
-    job = _owned(session, job_id, caller)
+    job = owned_job(session, job_id, caller)
     if not job.blob_key:
         raise ApiError(404, "media_gone", "this job's media is not stored (deleted, or fetched from its source)")
-    return _send_blob(store, job.blob_key, job.media_type or "application/octet-stream", settings,
+    return send_blob(store, job.blob_key, job.media_type or "application/octet-stream", settings,
                       "this job's media is no longer stored")
 
 
@@ -85,18 +85,18 @@ def job_media(job_id: str, session: SessionDep, store: BlobStoreDep, settings: S
 def face_heatmap(job_id: str, face: int, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
                  caller: JobsCaller) -> FileResponse:
     """An RGBA PNG to stretch over ``faces[face].heatmap.region`` of the image; 404 when that face has none."""
-    job = _owned(session, job_id, caller)
+    job = owned_job(session, job_id, caller)
     if heatmaps.key(job_id, face) not in heatmaps.stored_keys(job_id, job.result):
         raise ApiError(404, "not_found", f"job {job_id} has no heatmap for face {face}")
-    return _send_blob(store, heatmaps.key(job_id, face), "image/png", settings, "this heatmap is no longer stored")
+    return send_blob(store, heatmaps.key(job_id, face), "image/png", settings, "this heatmap is no longer stored")
 
 
 def _send_picture(session, store, settings, caller, job_id: str, key: str, media_type: str, what: str):
     """A picture ``job_id``'s result links to, to its owner; 404 when the result links none at ``key``."""
-    job = _owned(session, job_id, caller)
+    job = owned_job(session, job_id, caller)
     if key not in heatmaps.stored_keys(job_id, job.result):
         raise ApiError(404, "not_found", f"job {job_id} has no {what}")
-    return _send_blob(store, key, media_type, settings, f"this {what} is no longer stored")
+    return send_blob(store, key, media_type, settings, f"this {what} is no longer stored")
 
 
 @router.get("/{job_id}/thumbnail.jpg", summary="A small picture of the job's media, for lists",

@@ -1,8 +1,10 @@
-"""Where a job's pictures live in the blob store: each explained face's heatmap PNG, the job's thumbnail
-JPEG (the list shows it) and a video's decisive frames (face crops), all keyed by job ID.
+"""Where a job's pictures live in the blob store: each explained face's heatmap PNG (Grad-CAM, and LIME
+when asked for), the job's thumbnail JPEG (the list shows it) and a video's decisive frames (face crops),
+all keyed by job ID.
 
 The result says which exist (``faces[n].heatmap``, ``thumbnail``, ``faces[n].frames``), so deleting a job
-or purging it on retention finds every key from the row alone, with no listing of the store. Thumbnails
+or purging it on retention finds every key from the row alone, with no listing of the store (LIME maps,
+made later on request, are not in the result: every face's possible key is deleted). Thumbnails
 and frames are cut from the media: a job sent with ``retain_media=false`` gets none (heatmaps are colours
 only, and it may have those).
 """
@@ -16,6 +18,14 @@ def key(job_id: str, face: int) -> str:
 
 def url(job_id: str, face: int) -> str:
     return f"/v1/jobs/{job_id}/faces/{face}/heatmap.png"
+
+
+def lime_key(job_id: str, face: int) -> str:
+    return f"lime/{job_id}/{face}.png"
+
+
+def lime_url(job_id: str, face: int) -> str:
+    return f"/v1/jobs/{job_id}/faces/{face}/lime.png"
 
 
 def thumbnail_key(job_id: str) -> str:
@@ -44,9 +54,10 @@ def media_keys(job_id: str, result: dict | None) -> list[str]:
 
 
 def stored_keys(job_id: str, result: dict | None) -> list[str]:
-    """The blob keys of every picture ``result`` links to: heatmaps, thumbnail, frames."""
+    """The blob keys of every picture ``result`` links to or may have (LIME): heatmaps, thumbnail, frames."""
     faces = (result or {}).get("faces") or []
-    return [key(job_id, n) for n, face in enumerate(faces) if face.get("heatmap")] + media_keys(job_id, result)
+    return ([key(job_id, n) for n, face in enumerate(faces) if face.get("heatmap")]
+            + [lime_key(job_id, n) for n in range(len(faces))] + media_keys(job_id, result))
 
 
 def without_pictures(result: dict) -> dict:

@@ -95,3 +95,13 @@ def test_the_shipped_two_head_model_explains_its_deciding_head(classifier):
     assert [h["name"] for h in classifier.spec.heads] == ["blend", "synthetic"]
     heat = gradcam(classifier, media.face_patch())
     assert heat.max() > 0.5 and heat.std() > 0.01
+
+
+def test_lime_marks_the_patch_that_raises_the_fake_score():
+    from pipeline.lime_map import lime_heat
+
+    classifier = _colour_model("logit_fake")  # red raises the fake logit, blue lowers it
+    heat = lime_heat(classifier, _red_left_blue_right(), samples=120)
+    assert heat.shape == (32, 32) and heat.dtype == np.float32 and heat.max() == 1.0
+    red, blue = heat[8:24, 2:14].mean(), heat[8:24, 18:30].mean()  # the red and blue patches at 32 px
+    assert red > 0.5 and blue < 0.1 * red

@@ -95,3 +95,46 @@ def test_a_reused_result_links_no_picture_of_the_job_it_came_from(worker):
     assert again["reused_from"] == first["id"]
     assert "thumbnail" not in again["result"] and "heatmap" not in again["result"]["faces"][0]
     assert first["result"]["thumbnail"] and first["result"]["faces"][0]["heatmap"]
+
+
+def _lime_png(client, url: str, timeout: float = 120.0) -> Image.Image:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get(url)
+        if answer.status_code == 200:
+            assert answer.headers["content-type"] == "image/png"
+            return Image.open(io.BytesIO(answer.content))
+        assert answer.json()["error"]["code"] == "not_ready", answer.text
+        time.sleep(0.5)
+    raise AssertionError(f"no LIME map at {url} within {timeout} s")
+
+
+def test_lime_for_one_face_on_request_is_stored_for_its_owner_only(worker):
+    owner, other = make_client(tenant="acme"), make_client(tenant="globex")
+    job = _photo_job(owner, dedup="false")
+    url = f"/v1/jobs/{job['id']}/faces/0/lime"
+    assert owner.get(url + ".png").json()["error"]["code"] == "not_ready"
+    assert other.post(url).status_code == 404 and other.get(url + ".png").status_code == 404
+    assert owner.post(f"/v1/jobs/{job['id']}/faces/3/lime").status_code == 404
+    asked = owner.post(url)
+    assert asked.status_code == 202, asked.text
+    body = asked.json()
+    assert body["url"] == url + ".png" and body["method"] == "lime"
+    x, y, w, h = job["result"]["faces"][0]["box"]
+    rx, ry, rw, rh = body["region"]
+    assert rw == rh >= max(w, h) and rx <= x and ry <= y
+    png = _lime_png(owner, body["url"])
+    assert png.mode == "RGBA" and png.size == (192, 192)  # the model's input: LIME works on what it sees
+    assert np.asarray(png)[..., 3].max() > 150, "no superpixel raised the score at all"
+    assert other.get(body["url"]).status_code == 404
+    assert owner.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert not default_blob_store().exists(heatmaps.lime_key(job["id"], 0))
+
+
+def test_lime_needs_the_picture_kept(worker):
+    client = make_client()
+    job = _photo_job(client, retain_media="false", dedup="false")
+    answer = client.post(f"/v1/jobs/{job['id']}/faces/0/lime")
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "media_gone"

@@ -17,6 +17,7 @@ from core.settings import Settings, get_settings
 
 PROCESS_JOB = "deepfake.process_job"
 PROCESS_JOBS = "deepfake.process_jobs"
+EXPLAIN_LIME = "deepfake.explain_lime"
 PROCESS_SEGMENT = "deepfake.process_segment"
 INGEST_BATCH = "deepfake.ingest_batch"
 DELIVER_WEBHOOK = "deepfake.deliver_webhook"
@@ -59,7 +60,7 @@ def _retention_schedule(settings: Settings) -> dict:
 def make_celery(settings: Settings) -> Celery:
     app = Celery("deepfake", broker=settings.broker_url,
                  include=["workers.tasks", "workers.bulk", "workers.webhooks", "workers.segments", "workers.batches",
-                          "workers.retention", "workers.recovery"])
+                          "workers.retention", "workers.recovery", "workers.lime"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -99,6 +100,12 @@ app = make_celery(get_settings())
 def enqueue_job(job_id: str, priority: str = "interactive") -> None:
     """Send the job's ID (never its bytes) to the workers, on its priority's queue."""
     app.send_task(PROCESS_JOB, args=[job_id], queue=PRIORITY_QUEUES[priority])
+
+
+def enqueue_lime(job_id: str, face: int) -> None:
+    """Ask for a LIME map of one face of a finished job (``workers/lime.py``), on the interactive lane:
+    someone is waiting on the page for it."""
+    app.send_task(EXPLAIN_LIME, args=[job_id, face], queue=INTERACTIVE_QUEUE)
 
 
 def enqueue_jobs(job_ids: list[str], priority: str) -> int:
