@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, close_all_sessions, sessionmaker
 
-from core import ratelimit
+from core import pgdeadline, ratelimit
 from core.blobs import _http, _s3_client, default_blob_store
 from core.settings import Settings, get_settings
 
@@ -27,8 +28,30 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
     connect_args = {"connect_timeout": settings.db_connect_timeout_s}
     if settings.db_statement_timeout_s > 0:
         connect_args["options"] = f"-c statement_timeout={int(settings.db_statement_timeout_s * 1000)}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         pool_timeout=settings.db_pool_timeout_s, connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=settings.db_pool_timeout_s,
+                           connect_args=connect_args)
+    if engine.dialect.driver == "psycopg":
+        _bound_waits(engine, settings)
+    return engine
+
+
+def _bound_waits(engine: Engine, settings: Settings) -> None:
+    """A frozen server (``core.pgdeadline``): a pooled connection is pinged at checkout and must answer
+    within the connect timeout, else it is dropped and a new one tried (which the connect timeout bounds);
+    a statement already sent gives up a connect timeout after the server's own statement timeout."""
+    statement_s = settings.db_statement_timeout_s
+    deadline = statement_s + settings.db_connect_timeout_s if statement_s > 0 else None
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        return pgdeadline.connect(deadline, *cargs, **cparams)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, _record, _proxy) -> None:  # instead of pool_pre_ping, which has no deadline
+        try:
+            pgdeadline.ping_within(dbapi_connection, settings.db_connect_timeout_s)
+        except psycopg.OperationalError as exc:
+            raise DisconnectionError(str(exc)) from exc  # the pool drops it and connects afresh
 
 
 def unavailable(exc: BaseException) -> bool:

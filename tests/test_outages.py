@@ -76,6 +76,35 @@ def test_a_database_that_never_answers_gets_503_within_the_connect_timeout(db_ga
         db_gate.up()
 
 
+def test_a_database_that_stops_answering_pooled_connections_gets_503_within_seconds(db_gate):
+    """SIGSTOP, a paused VM: the pool's connections stay open and nothing answers on them. Each request
+    pings its pooled connection (DEEPFAKE_DB_CONNECT_TIMEOUT_S, 2 s here), drops it, and fails to connect
+    (2 s more): 503 in about 4 s, not a wait until the server moves again."""
+    from core import db
+
+    with make_client() as client:
+        calls = [client.get(f"/v1/jobs/{uuid.uuid4()}") for _ in range(3)]  # the pool holds live connections
+        assert [resp.status_code for resp in calls] == [404] * 3 and db.engine().pool.checkedin() > 0
+        db_gate.freeze()
+        answers: list = []
+        for _ in range(2):
+            caller = threading.Thread(target=lambda: answers.append(_timed(client.get, f"/v1/jobs/{uuid.uuid4()}")),
+                                      daemon=True)
+            caller.start()
+            caller.join(15)
+            assert not caller.is_alive(), "the request waits on a connection the server never answers"
+        db_gate.up()
+        assert client.get(f"/v1/jobs/{uuid.uuid4()}").status_code == 404, "and it recovers by itself"
+    for resp, seconds in answers:
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "database_unavailable", resp.text
+        assert seconds < 2 + 2 + 1.5, seconds
+
+
+def _timed(call, *args):
+    started = time.monotonic()
+    return call(*args), time.monotonic() - started
+
+
 def test_a_worker_whose_start_hits_an_outage_retries_and_finishes_the_job(db_gate):
     from celery.signals import task_retry
 
