@@ -11,7 +11,8 @@ unprivileged user when started as root), an API (``deepfake api``, auth off on l
 
 One row per fault: submitted (202), terminal, lost (not terminal by the deadline), doubled (a job announced
 by two different webhook deliveries), max seconds from the end of the fault to the last job's end, and 5xx
-answers other than 503. The last line: ``chaos: <N> submitted, <N> terminal, <L> lost, <D> doubled``.
+answers other than 503, 503 answers, and the slowest answer to a submission. The last line:
+``chaos: <N> submitted, <N> terminal, <L> lost, <D> doubled``.
 
     python -m bench.chaos --quick      # ~40 jobs per fault, shorter outages: under ten minutes
     python -m bench.chaos              # 100 jobs per fault, a 30 s freeze
@@ -188,12 +189,15 @@ def submit(stack: Stack, data: bytes, errors: collections.Counter) -> str | None
     """One upload with a callback. dedup=false: every job goes through a worker (the same photo would
     otherwise be answered from the first job's result at submission, never touching the faults)."""
     hook = f"http://127.0.0.1:{stack.receiver_port}/hook"
+    started = time.monotonic()
     try:
         resp = httpx.post(f"http://127.0.0.1:{stack.api_port}/v1/jobs", timeout=60,
                           files={"file": ("p.jpg", data, "image/jpeg")}, data={"callback_url": hook, "dedup": "false"})
     except httpx.HTTPError:
         errors["transport"] += 1
         return None
+    finally:
+        errors["slowest_ms"] = max(errors["slowest_ms"], round((time.monotonic() - started) * 1000))
     if resp.status_code >= 500:
         errors["503" if resp.status_code == 503 else "other_5xx"] += 1
     return resp.json()["id"] if resp.status_code == 202 else None
@@ -285,7 +289,8 @@ def phase(fault: str, stack: Stack, jobs: int, quick: bool, deadline_s: float) -
     doubled = sum(len(Receiver.seen.get(job_id, ())) > 1 for job_id in accepted)
     return {"fault": fault, "submitted": len(accepted), "terminal": len(done), "lost": len(accepted) - len(done),
             "doubled": doubled, "max_s_to_terminal": round(max(0.0, last_end - over), 1),
-            "non_503_5xx": errors["other_5xx"], "503": errors["503"], "refused": errors["transport"]}
+            "non_503_5xx": errors["other_5xx"], "503": errors["503"], "refused": errors["transport"],
+            "slowest_s": errors["slowest_ms"] / 1000}
 
 
 def main() -> int:
@@ -310,12 +315,13 @@ def main() -> int:
         stack.start()
         wait_worker_ready(stack)
         print(f"{'fault':<12} {'submitted':>9} {'terminal':>8} {'lost':>5} {'doubled':>7} {'max s':>6} "
-              f"{'non-503 5xx':>11} {'503':>5}", flush=True)
+              f"{'non-503 5xx':>11} {'503':>5} {'slowest s':>9}", flush=True)
         for fault in args.faults.split(","):
             row = phase(fault, stack, jobs, args.quick, deadline)
             rows.append(row)
             print(f"{fault:<12} {row['submitted']:>9} {row['terminal']:>8} {row['lost']:>5} {row['doubled']:>7} "
-                  f"{row['max_s_to_terminal']:>6} {row['non_503_5xx']:>11} {row['503']:>5}", flush=True)
+                  f"{row['max_s_to_terminal']:>6} {row['non_503_5xx']:>11} {row['503']:>5} {row['slowest_s']:>9}",
+                  flush=True)
     finally:
         stack.stop()
         services.stop()
