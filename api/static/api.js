@@ -48,6 +48,22 @@ export async function getJob(id) {
   return (await call(`/v1/jobs/${encodeURIComponent(id)}`)).json();
 }
 
+// Asks for one face's LIME map: { url, region, method, note }; the PNG appears at url when it is done.
+export async function askLime(jobId, face) {
+  return (await call(`/v1/jobs/${encodeURIComponent(jobId)}/faces/${face}/lime`, { method: "POST" })).json();
+}
+
+// Polls a picture the worker has yet to store (404 until then), from 1 s growing to 5 s, for ``limitMs``.
+export async function whenStored(path, limitMs = 180000) {
+  const until = Date.now() + limitMs;
+  for (let wait = 1000; Date.now() < until; wait = Math.min(5000, wait * 1.5)) {
+    const url = await blobUrl(path);
+    if (url) return url;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  return null;
+}
+
 export async function getBatch(id) {
   return (await call(`/v1/batches/${encodeURIComponent(id)}`)).json();
 }

@@ -55,7 +55,7 @@ async function showJob(view, job) {
   view.bar.hidden = job.status !== "running" && job.status !== "queued";
   if (job.status === "succeeded" && job.result) {
     const src = job.source.kind === "upload" ? await mediaUrl(job.id).catch(() => null) : null;
-    clear(view.body).append(resultView(job.result, src));
+    clear(view.body).append(resultView(job.result, src, job.id));
   } else if (job.error) {
     clear(view.body).append(errorPanel(job.error));
   } else if (job.status === "succeeded") {

@@ -1,5 +1,5 @@
 // A finished job drawn for a moderator: the verdict in words, the faces on the photo, every score.
-import { blobUrl } from "./api.js";
+import { askLime, blobUrl, whenStored } from "./api.js";
 import { h } from "./dom.js";
 import { BANDS, VERDICTS, adviceFor, percent } from "./words.js";
 import { timelineChart } from "./timeline.js";
@@ -67,10 +67,12 @@ export function facesTable(result, what = "Face") {
     h("tbody", {}, rows));
 }
 
-// An <image> whose picture is fetched with the key (an <img> or <image> cannot send it itself).
+// An <image> whose picture is fetched with the key (an <img> or <image> cannot send it itself), or given
+// as an object URL already fetched.
 function keyedImage(path, attrs) {
   const image = h("image", attrs);
-  blobUrl(path).then((url) => url && image.setAttribute("href", url)).catch(() => null);
+  if (path.startsWith("blob:")) image.setAttribute("href", path);
+  else blobUrl(path).then((url) => url && image.setAttribute("href", url)).catch(() => null);
   return image;
 }
 
@@ -132,6 +134,34 @@ function decisiveFrames(result, seek) {
       h("div", { class: "decisive-row" }, face.frames.map((frame) => decisiveFrame(face, frame, seek))))));
 }
 
+// LIME on request for one face at a time: a button per face that can still be cut from what the job keeps.
+function limeSection(result, jobId, background) {
+  const faces = (result.faces || []).map((face, n) => [face, n])
+    .filter(([face]) => result.kind !== "video" || (face.frames || []).some((f) => f.url));
+  if (!jobId || !faces.length) return null;
+  const shown = h("div", { class: "heatmap-row lime-row" });
+  const name = (face, n) => (face.track != null ? `Person ${face.track}` : `Face ${n + 1}`);
+  const ask = async (button, face, n) => {
+    button.disabled = true;
+    button.textContent = `${name(face, n)}: computing…`;
+    try {
+      const asked = await askLime(jobId, n);
+      const url = await whenStored(asked.url);
+      if (!url) throw new Error("not ready after 3 minutes; try again later");
+      button.textContent = `${name(face, n)}: done`;
+      shown.append(heatmapFigure({ heatmap: { url, region: asked.region } }, `${name(face, n)}, LIME`, background(face, asked.region)));
+    } catch (err) {
+      button.disabled = false;
+      button.textContent = `${name(face, n)}: failed (${err.message}), try again`;
+    }
+  };
+  return h("section", { class: "lime" }, h("h4", {}, "Explain one face with LIME (slower)"),
+    h("p", { class: "note" }, "LIME hides patches of the face at random and watches the score: it needs hundreds of "
+      + "model runs, so expect ten seconds to a minute per face. Its patches follow colour edges, not facial features."),
+    h("p", {}, faces.map(([face, n]) => h("button", { type: "button", class: "ask-lime", "data-face": n,
+      onclick: (e) => ask(e.currentTarget, face, n) }, `LIME for ${name(face, n)}`))), shown);
+}
+
 export function modelsList(result) {
   const models = result.models || [];
   if (!models.length) return null;
@@ -151,17 +181,21 @@ function tracksTable(result) {
       h("td", {}, t.counted ? "yes" : "no (seen briefly)")))));
 }
 
-export function videoView(result, src) {
+export function videoView(result, src, jobId) {
   const player = src ? h("video", { src, controls: true, preload: "metadata", class: "player" })
     : h("p", { class: "note" }, "The video is no longer stored; the chart still shows its scores.");
   const seek = (t) => { if (src) { player.currentTime = t; player.focus(); } };
   return h("div", { class: "video-view" }, player, timelineChart(result, seek), tracksTable(result),
-    decisiveFrames(result, seek), videoHeatmaps(result));
+    decisiveFrames(result, seek), videoHeatmaps(result),
+    limeSection(result, jobId, (face, [x, y, w, hh]) => keyedImage(face.frames[0].url,
+      { x, y, width: w, height: hh, preserveAspectRatio: "none" })));
 }
 
-export function resultView(result, src) {
+export function resultView(result, src, jobId) {
+  const photo = () => (src ? h("image", { href: src, width: result.media.width, height: result.media.height }) : null);
   const body = result.kind === "video"
-    ? [videoView(result, src)]
-    : [photoFigure(result, src), result.faces && result.faces.length ? facesTable(result) : null, heatmaps(result, src)];
+    ? [videoView(result, src, jobId)]
+    : [photoFigure(result, src), result.faces && result.faces.length ? facesTable(result) : null, heatmaps(result, src),
+      src ? limeSection(result, jobId, photo) : null];
   return h("div", { class: "result" }, verdictBanner(result), body, modelsList(result));
 }
