@@ -65,7 +65,7 @@ def test_upload_to_s3_blob_store_runs(s3_bucket, worker):
         job = wait_for_job(client, submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"])
     assert job["status"] == "succeeded"
     keys = [o["Key"] for o in client_s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == [f"media/uploads/{job['id']}"]
+    assert sorted(keys) == [f"media/thumbnails/{job['id']}.jpg", f"media/uploads/{job['id']}"]  # + the thumbnail
 
 
 def test_a_job_delivered_twice_keeps_one_result(worker):
