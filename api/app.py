@@ -11,6 +11,7 @@ from api import (
     routes_health,
     routes_job_reads,
     routes_jobs,
+    routes_metrics,
     routes_page,
     routes_webhooks,
 )
@@ -29,6 +30,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(RequestLimits)
     app.include_router(routes_health.router)
+    app.include_router(routes_metrics.router)
     app.include_router(routes_job_reads.router)
     app.include_router(routes_explain.router)
     app.include_router(routes_jobs.router)

@@ -218,6 +218,12 @@ def waiting_queued(session: Session, *, sent_before: datetime, limit: int) -> li
     return [(job_id, priority) for job_id, priority in session.execute(query)]
 
 
+def count_by_status(session: Session) -> dict[tuple[str, str], int]:
+    """Jobs of every tenant by (status, priority): what ``GET /metrics`` reports. One scan of the table."""
+    query = select(Job.status, Job.priority, func.count()).group_by(Job.status, Job.priority)
+    return {(status, priority): count for status, priority, count in session.execute(query)}
+
+
 def set_progress(session: Session, job_id: str, progress: float) -> None:
     """Progress of a running job, 0-1; it never moves backwards."""
     job = lock_job(session, job_id)

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # Each worker process keeps its temporary media copies in its own folder under this one; folders of
     # processes that are gone are removed when a worker process starts.
     work_dir: Path | None = None  # None: <system temp>/deepfake-work
+    # A worker's parent serves its processes' metrics (core.metrics) on this port; 0: not served. Workers sit
+    # inside the trust boundary: bind beyond loopback only on a private network.
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
 
     @field_validator("s3_prefix")
     @classmethod

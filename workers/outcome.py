@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from core import jobs, retention, webhooks
+from core import jobs, metrics, retention, webhooks
 from core.blobs import default_blob_store
 from core.db import session_scope
 from workers.webhooks import enqueue_deliveries
@@ -32,6 +32,7 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
 
 def announce(session, finished: list) -> None:
     """After jobs reached a terminal state (committed): send their webhooks, drop media not retained."""
+    metrics.record_finished(finished)
     enqueue_deliveries(webhooks.unsent_deliveries(session, [job.id for job in finished]))
     _drop_unretained(session, finished)
 
@@ -50,6 +51,7 @@ def finish_group(outcomes: list[jobs.Outcome]) -> None:
     with session_scope() as session:
         finished = jobs.finish_many(session, outcomes)
         _drop_unretained(session, finished.jobs)
+    metrics.record_finished(finished.jobs)
     if len(finished.jobs) < len(outcomes):
         log.info("%d job(s) of the group already finished; their outcomes are dropped",
                  len(outcomes) - len(finished.jobs))

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from sqlalchemy import exists, select
 
-from core import jobs
+from core import jobs, metrics
 from core.clock import now
 from core.db import session_scope
 from core.settings import Settings, get_settings
@@ -41,6 +41,7 @@ QUEUE_WINDOW = 2000  # messages read from the consuming end of each queue (the o
 def recover_jobs() -> dict[str, int]:
     settings = get_settings()
     counts = {**recover_running(settings), "resent": resend_lost(settings)}
+    metrics.record_recovered(counts)
     if any(counts.values()):
         log.info("recovery: %s", counts)
     return counts

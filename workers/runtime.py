@@ -14,6 +14,7 @@ import threading
 
 from celery.signals import worker_init, worker_process_init
 
+from core import metrics
 from core.settings import Settings, get_settings
 from pipeline import FaceClassifier, load_classifier
 from pipeline.classifier import check_model
@@ -86,7 +87,16 @@ def _on_worker_init(sender=None, **_kwargs) -> None:
         load(settings)
     else:
         workdir.sweep(settings)  # temporary files of children killed before this worker started
+        metrics.use_multiprocess_folder(workdir.base_dir(settings) / "metrics")  # before the children exist
         import tensorflow  # noqa: F401 - imported once in the parent: children start faster
+    _serve_metrics(settings)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    try:
+        metrics.serve(settings)
+    except OSError as exc:  # the port is taken: a worker without its metrics still does its work
+        log.error("worker metrics not served on port %d: %s", settings.worker_metrics_port, exc)
 
 
 @worker_process_init.connect

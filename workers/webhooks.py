@@ -14,7 +14,7 @@ import time
 import httpx
 from kombu.exceptions import KombuError
 
-from core import webhooks
+from core import metrics, webhooks
 from core.db import session_scope
 from core.netguard import ForbiddenURL, Unresolvable, check_url, pinned
 from core.settings import Settings, get_settings
@@ -83,6 +83,7 @@ def deliver_webhook(delivery_id: str) -> str | None:
             return None
         delivery, endpoint = loaded
         webhooks.record_attempt(session, delivery, outcome, settings.retry_delays, endpoint)
+        metrics.record_webhook_attempt(delivery.status)
         log.info("webhook %s attempt %d: %s", delivery_id, delivery.attempts, outcome.status_code or outcome.error)
         return delivery.status
 
