@@ -138,3 +138,14 @@ def test_lime_needs_the_picture_kept(worker):
     job = _photo_job(client, retain_media="false", dedup="false")
     answer = client.post(f"/v1/jobs/{job['id']}/faces/0/lime")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "media_gone"
+
+
+def test_a_thumbnail_that_cannot_be_stored_does_not_fail_the_job(worker, monkeypatch):
+    import workers.pictures
+
+    def broken_store(*_args):
+        raise OSError("the blob store is unreachable")
+
+    monkeypatch.setattr(workers.pictures, "put_bytes", broken_store)
+    job = _photo_job(make_client(), dedup="false")
+    assert job["result"]["faces"] and "thumbnail" not in job["result"]

@@ -3,7 +3,8 @@ for a video the frames that decided it (with a heatmap of each person's top fram
 
 Each picture is stored in the blob store under a key made from the job ID (``core/heatmaps.py``), so a
 task that runs twice overwrites, never duplicates. A picture that cannot be made (a frame that no longer
-decodes) is left out; it never fails a job whose analysis succeeded.
+decodes, a store error) is left out and logged; it never fails a job whose analysis succeeded. A photo's
+heatmaps, asked for with ``explain``, are not a courtesy: their errors fail the job as before.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def add_pictures(job, path: Path, result: dict, settings) -> dict:
                       photo_thumbnail(path, limits(settings).max_pixels), settings)
             result["thumbnail"] = heatmaps.thumbnail_url(job.id)
     except MediaError as exc:
-        log.info("job %s: no thumbnail (%s)", job.id, exc.message)
+        log.info("job %s: no pictures (%s)", job.id, exc.message)
+    except Exception:  # a courtesy: a store hiccup must not fail an analysis that succeeded
+        log.warning("job %s: pictures not stored", job.id, exc_info=True)
     return add_heatmaps(job, path, result, settings)
 
 
