@@ -50,6 +50,8 @@ const ADVICE = {
   internal_error: "Something went wrong in the service; submit again, and report it if it repeats.",
   invalid_request: "Check what you entered and try again.",
   not_found: "No such job for this key (deleted, or another team's).",
+  media_gone: "The media is no longer stored (deleted, or never kept); send the file again to see or explain it.",
+  not_ready: "Still being computed; wait a little and look again.",
 };
 
 export function adviceFor(code) {
