@@ -76,6 +76,35 @@ def test_a_database_that_never_answers_gets_503_within_the_connect_timeout(db_ga
         db_gate.up()
 
 
+def test_a_worker_retries_for_as_long_as_the_outage_lasts(db_gate, monkeypatch):
+    """Past Celery's default of three retries (seen in bench.chaos: a 30 s freeze outlasted them)."""
+    from celery.signals import task_retry
+
+    from workers import retry
+
+    retries: list[int] = []
+
+    def on_retry(request=None, **_kwargs) -> None:
+        retries.append(request.retries)
+
+    monkeypatch.setattr(retry, "backoff", lambda _retries: 0.2)
+    task_retry.connect(on_retry, weak=False)
+    try:
+        with make_client() as client:
+            job_id = submit_bytes(client, media.jpeg_bytes(media.astronaut())).json()["id"]
+            db_gate.down()
+            with in_process_worker():
+                deadline = time.monotonic() + 60
+                while len(retries) < 6 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                db_gate.up()
+                job = wait_for_job(client, job_id, timeout=60)
+    finally:
+        task_retry.disconnect(on_retry)
+    assert len(retries) >= 6, retries
+    assert job["status"] == "succeeded", job
+
+
 def test_a_database_that_stops_answering_pooled_connections_gets_503_within_seconds(db_gate):
     """SIGSTOP, a paused VM: the pool's connections stay open and nothing answers on them. Each request
     pings its pooled connection (DEEPFAKE_DB_CONNECT_TIMEOUT_S, 2 s here), drops it, and fails to connect

@@ -19,6 +19,9 @@ from core import db
 
 log = logging.getLogger(__name__)
 BACKOFF_MAX_S = 60.0
+# Celery reads retry(max_retries=None) as "the task's own limit" (3 by default), not "no limit": after three
+# tries the task failed, was acknowledged, and the job waited for the recovery loop.
+FOREVER = float("inf")
 
 
 def backoff(retries: int) -> float:
@@ -39,5 +42,5 @@ def retry_on_database_error(task: Task, **retry_kwargs) -> Iterator[None]:
         countdown = backoff(task.request.retries)
         log.warning("%s %s: database unavailable (%s); retrying in %.0f s", task.name, task.request.args,
                     exc.__class__.__name__, countdown)
-        raise task.retry(exc=exc, countdown=countdown, max_retries=None,
+        raise task.retry(exc=exc, countdown=countdown, max_retries=FOREVER,
                          kwargs={**(task.request.kwargs or {}), **retry_kwargs}) from exc
