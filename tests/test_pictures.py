@@ -74,6 +74,9 @@ def test_a_video_keeps_each_persons_highest_scoring_frames_with_a_heatmap(worker
     assert face["heatmap"]["t"] == frames[0]["t"] and face["heatmap"]["region"] == frames[0]["region"]
     assert make_client(tenant="globex").get(frames[0]["url"]).status_code == 404
     assert client.get(f"/v1/jobs/{job['id']}/faces/0/frames/9.jpg").status_code == 404
+    asked = client.post(f"/v1/jobs/{job['id']}/faces/0/lime").json()  # cut from the person's top frame
+    assert asked["region"] == frames[0]["region"]
+    assert _lime_png(client, asked["url"]).size == (192, 192)
     keys = heatmaps.stored_keys(job["id"], result)
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
     assert not any(default_blob_store().exists(k) for k in keys)
