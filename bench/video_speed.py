@@ -34,7 +34,7 @@ def run_one(path: str) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from pipeline import analyze_file, load_classifier
 
-    classifier = load_classifier()
+    classifier = load_classifier(runtime=os.environ.get("DEEPFAKE_INFERENCE_RUNTIME", "auto"), threads=1)
     classifier.warm_up()
     start = time.perf_counter()
     result = analyze_file(path, classifier)
