@@ -244,9 +244,13 @@ def _onnx_file(model_dir: Path, spec: ModelSpec, runtime: str) -> Path | None:
         return None
     if record is None:
         raise FileNotFoundError(f"{model_dir} has no ONNX export (python -m pipeline.onnx_export {model_dir})")
-    if runtime == "auto" and importlib.util.find_spec("onnxruntime") is None:
+    path = model_dir / record["file"]
+    # auto: a directory copied without its export (or no onnxruntime here) still runs, on Keras.
+    if runtime == "auto" and (not path.is_file() or importlib.util.find_spec("onnxruntime") is None):
         return None
-    return model_dir / record["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX export not found: {path} (python -m pipeline.onnx_export {model_dir})")
+    return path
 
 
 def load_classifier(path: str | Path | None = None, batch_size: int = 32, runtime: str = "auto",

@@ -77,3 +77,12 @@ def test_shipped_default_runs_its_export_and_matches_keras_on_recorded_faces():
     via_onnx = load_classifier(None, runtime="onnx").raw_outputs(crops)
     via_keras = load_classifier(None, runtime="keras").raw_outputs(crops)
     assert np.abs(via_onnx - via_keras).max() <= TOLERANCE
+
+
+def test_a_model_copied_without_its_export_runs_on_keras(tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(FAST_MODEL_DIR, model_dir)
+    (model_dir / "model.onnx").unlink()  # model.json still names the export
+    assert load_classifier(model_dir).runtime == "tensorflow"
+    with pytest.raises(FileNotFoundError, match="ONNX export not found"):
+        load_classifier(model_dir, runtime="onnx")
