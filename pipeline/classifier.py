@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.calibration import band, sigmoid
+from pipeline.threads import configure_tensorflow
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 # The small SepNet face-swap model (sepnet-dfdc 1.0.0): ~3x faster, weaker on anything but DFDC swaps.
@@ -253,21 +254,49 @@ def _onnx_file(model_dir: Path, spec: ModelSpec, runtime: str) -> Path | None:
     return path
 
 
+def inference_runtime(path: str | Path | None = None, runtime: str = "auto") -> str:
+    """``onnxruntime`` or ``tensorflow``: what ``load_classifier(path, runtime=runtime)`` would run.
+
+    Reads metadata only, so a worker knows before loading whether it needs TensorFlow at all.
+    Raises what ``load_classifier`` would for an unknown runtime or a missing ONNX export.
+    """
+    model_dir = resolve_model_path(path)
+    if model_dir.suffix == ".h5":
+        _check_mesonet_runtime(runtime)
+        return "tensorflow"
+    spec = ModelSpec.from_json(model_dir / "model.json")
+    return "tensorflow" if _onnx_file(model_dir, spec, runtime) is None else "onnxruntime"
+
+
+def _check_mesonet_runtime(runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"inference runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if runtime == "onnx":  # saying so beats running it on Keras behind the setting's back
+        raise ValueError("MesoNet .h5 weights have no ONNX export and run on Keras only: "
+                         "use inference runtime 'auto' or 'keras'")
+
+
 def load_classifier(path: str | Path | None = None, batch_size: int = 32, runtime: str = "auto",
-                    threads: int | None = None) -> FaceClassifier:
+                    threads: int | None = None, inter_op_threads: int = 0) -> FaceClassifier:
     """Load a model directory (``model.keras`` + ``model.json``) or alias; the shipped default when None.
 
     ``runtime``: ``auto`` runs the model's ONNX export (``pipeline/onnx_export.py``) with ONNX
     Runtime when there is one and ``onnxruntime`` is installed, else Keras; ``onnx`` insists on
-    ONNX Runtime (``FileNotFoundError`` without an export); ``keras`` always uses TensorFlow.
-    ``threads`` caps ONNX Runtime's pool (None: its default, one per core).
+    ONNX Runtime (``FileNotFoundError`` without an export; ``ValueError`` for MesoNet ``.h5``
+    weights, which have none); ``keras`` always uses TensorFlow.
+    ``threads`` caps the pool of whichever runtime runs the model (None: its default, one per
+    core); ``inter_op_threads`` sizes TensorFlow's inter-op pool (0: its default). TensorFlow is
+    imported only when Keras is needed: at once for ``keras``, on first Grad-CAM for ONNX Runtime.
     """
     model_dir = resolve_model_path(path)
     if model_dir.suffix == ".h5":
+        _check_mesonet_runtime(runtime)
+        configure_tensorflow(threads or 0, inter_op_threads)
         return load_mesonet(model_dir, batch_size)
     spec = ModelSpec.from_json(model_dir / "model.json")
 
     def keras_model():
+        configure_tensorflow(threads or 0, inter_op_threads)
         import keras
 
         return keras.models.load_model(model_dir / "model.keras", compile=False)

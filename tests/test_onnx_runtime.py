@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -86,3 +90,44 @@ def test_a_model_copied_without_its_export_runs_on_keras(tmp_path):
     assert load_classifier(model_dir).runtime == "tensorflow"
     with pytest.raises(FileNotFoundError, match="ONNX export not found"):
         load_classifier(model_dir, runtime="onnx")
+
+
+def test_a_worker_on_onnx_runtime_never_imports_tensorflow_until_grad_cam_needs_keras():
+    # A fresh interpreter: in this one other tests have imported TensorFlow already.
+    code = (
+        "import sys\n"
+        "from workers import runtime\n"
+        "classifier = runtime.load()\n"
+        "assert classifier.runtime == 'onnxruntime', classifier.runtime\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow imported with ONNX Runtime'\n"
+        "classifier.model\n"
+        "assert 'tensorflow' in sys.modules\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "DEEPFAKE_INFERENCE_RUNTIME": "auto", "DEEPFAKE_MODEL_PATH": "default"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_what_runs_a_model_is_known_before_loading_it(tmp_path):
+    from pipeline.classifier import inference_runtime
+
+    assert inference_runtime(None) == "onnxruntime"
+    assert inference_runtime("fast", "keras") == "tensorflow"
+    model_dir = tmp_path / "model"
+    shutil.copytree(FAST_MODEL_DIR, model_dir)
+    (model_dir / "model.onnx").unlink()
+    assert inference_runtime(model_dir) == "tensorflow"
+    with pytest.raises(FileNotFoundError):
+        inference_runtime(model_dir, "onnx")
+
+
+def test_mesonet_weights_refuse_the_onnx_runtime_instead_of_silently_using_keras(tmp_path):
+    weights = tmp_path / "Meso4_DF.h5"
+    weights.write_bytes(b"")  # refused before the weights are read
+    with pytest.raises(ValueError, match="run on Keras only"):
+        load_classifier(weights, runtime="onnx")
+    from pipeline.classifier import inference_runtime
+
+    assert inference_runtime(weights, "auto") == "tensorflow"

@@ -17,7 +17,7 @@ from celery.signals import worker_init, worker_process_init
 from core import metrics
 from core.settings import Settings, get_settings
 from pipeline import FaceClassifier, load_classifier
-from pipeline.classifier import check_model
+from pipeline.classifier import check_model, inference_runtime
 from pipeline.threads import cores_per_process, limit_threads
 from workers import workdir
 
@@ -33,31 +33,20 @@ def threads(settings: Settings) -> int:
     return settings.threads_per_process or cores_per_process(_processes)
 
 
-def configure_tensorflow(settings: Settings) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(settings.tf_intra_op_threads or threads(settings))
-        tf.config.threading.set_inter_op_parallelism_threads(settings.tf_inter_op_threads)
-    except RuntimeError:  # TensorFlow already ran in this process (a test, an embedding program): keep its pools
-        log.warning("TensorFlow was already initialised; thread settings left as they are")
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)  # several workers may share a GPU
-    log.info("TensorFlow devices: %s", f"GPU x{len(gpus)}" if gpus else "CPU")
-
-
 def load(settings: Settings | None = None) -> FaceClassifier:
-    """Load and warm the model for this process (idempotent)."""
+    """Load and warm the model for this process (idempotent).
+
+    TensorFlow is imported only when the model runs on Keras (``pipeline.classifier.load_classifier``).
+    """
     global _classifier
     with _lock:
         if _classifier is None:
             settings = settings or get_settings()
             limit_threads(threads(settings))
-            configure_tensorflow(settings)
             classifier = load_classifier(settings.model_path, settings.classify_batch_size,
                                          runtime=settings.inference_runtime,
-                                         threads=settings.tf_intra_op_threads or threads(settings))
+                                         threads=settings.tf_intra_op_threads or threads(settings),
+                                         inter_op_threads=settings.tf_inter_op_threads)
             classifier.warm_up()
             _classifier = classifier
             log.info("model %s %s loaded (%s)", classifier.spec.name, classifier.spec.version, classifier.runtime)
@@ -79,6 +68,8 @@ def _on_worker_init(sender=None, **_kwargs) -> None:
     global _processes
     settings = get_settings()
     check_model(settings.model_path)
+    # An impossible runtime (no export for 'onnx', MesoNet weights on 'onnx') stops the worker here, not every job.
+    runs_on = inference_runtime(settings.model_path, settings.inference_runtime)
     _processes = getattr(sender, "concurrency", None) or 1
     pool = getattr(sender, "pool_cls", None)
     pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
@@ -88,7 +79,8 @@ def _on_worker_init(sender=None, **_kwargs) -> None:
     else:
         workdir.sweep(settings)  # temporary files of children killed before this worker started
         metrics.use_multiprocess_folder(workdir.base_dir(settings) / "metrics")  # before the children exist
-        import tensorflow  # noqa: F401 - imported once in the parent: children start faster
+        if runs_on == "tensorflow":
+            import tensorflow  # noqa: F401 - imported once in the parent: children start faster
     _serve_metrics(settings)
 
 
