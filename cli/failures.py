@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2  # what argparse uses: the command line or the configuration is wrong, nothing was attempted
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away (``| head``)
 
@@ -21,6 +22,8 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
     """``command(args)``'s exit status, or the status of the failure it met (after its one line)."""
     import httpx
     from sqlalchemy.exc import OperationalError
+
+    from core.settings import SettingsError
 
     try:
         status = command(args) or 0
@@ -34,6 +37,8 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SettingsError as exc:
+        return fail(str(exc), EXIT_USAGE)
     except httpx.TransportError as exc:
         return fail(_unreachable_api(exc))
     except OperationalError as exc:

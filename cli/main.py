@@ -128,6 +128,7 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    get_settings()  # a bad variable is one line here, not a traceback from every worker process
     os.execv(sys.executable, worker_argv(args))
     return 0  # not reached
 
@@ -135,6 +136,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_beat(_args: argparse.Namespace) -> int:
     """The scheduler that queues due webhook retries and unsent batch items and recovers jobs whose worker or
     message was lost: run exactly one per deployment."""
+    get_settings()  # a bad variable is one line here, not a traceback from the scheduler
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO"]
     os.execv(sys.executable, argv)
     return 0  # not reached

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -137,9 +137,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule_is_numbers(cls, v: str) -> str:
-        delays = [float(x) for x in v.split(",") if x.strip()]
+        try:
+            delays = [float(x) for x in v.split(",") if x.strip()]
+        except ValueError:
+            delays = []
         if not delays or any(d < 0 for d in delays):
-            raise ValueError("WEBHOOK_RETRY_SCHEDULE: comma-separated non-negative seconds")
+            raise ValueError("comma-separated non-negative seconds, e.g. 0,5,300")
         return v
 
     @property
@@ -167,6 +170,45 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
 
+class SettingsError(ValueError):
+    """A variable in the environment holds a value the service cannot use. Its message is one line naming
+    each such variable, the value and what it accepts; front ends print it instead of pydantic's report."""
+
+
+# What a variable of each kind accepts, by pydantic's error type; others use pydantic's own words.
+_ACCEPTS = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
+            "bool_parsing": "true or false (also 1/0, yes/no, on/off)", "path_type": "a path"}
+
+
+def _variable(field: str) -> str:
+    """The environment variable a field (or an alias pydantic reports instead) is read from."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field  # pydantic reports an aliased field under the alias it read
+    if isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _accepted(error: dict) -> str:
+    if error["type"] == "literal_error":
+        return str(error["ctx"]["expected"])
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    return _ACCEPTS.get(error["type"]) or error["msg"].removeprefix("Input should be ")
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """One line for every bad variable: ``NAME='value' is not valid: expected ...``."""
+    parts = [f"{_variable(str(e['loc'][0]) if e['loc'] else '?')}={e['input']!r} is not valid: "
+             f"expected {_accepted(e)}" for e in exc.errors()]
+    return SettingsError("; ".join(parts))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, read once. Raises ``SettingsError`` (one line) when a variable holds a bad value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None

@@ -191,3 +191,28 @@ def test_dev_resolves_paths_against_the_callers_folder(tmp_path):
                           cwd=tmp_path, env=env, timeout=300)
     assert '"code": "unsupported_media"' in proc.stdout, proc.stdout + proc.stderr
     assert proc.returncode == 1
+
+
+@pytest.mark.parametrize("command", [("worker",), ("beat",), ("api",), ("webhook-secret",)])
+def test_a_bad_setting_is_one_line_naming_the_variable_value_and_what_it_accepts(command):
+    """Before anything starts: the API and the workers fail fast with the line, not pydantic's report."""
+    env = {**os.environ, "DEEPFAKE_AUTH": "maybe", "DEEPFAKE_MAX_UPLOAD_BYTES": "lots"}
+    proc = _cli(*command, env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert "DEEPFAKE_AUTH='maybe'" in line and "'on' or 'off'" in line
+    assert "DEEPFAKE_MAX_UPLOAD_BYTES='lots'" in line and "whole number" in line
+
+
+def test_a_bad_setting_names_the_variable_it_was_read_from(monkeypatch):
+    from core.settings import SettingsError, get_settings
+
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "soon")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match=r"^WEBHOOK_RETRY_SCHEDULE='soon' is not valid: expected "
+                                                r"comma-separated non-negative seconds"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("WEBHOOK_RETRY_SCHEDULE")
+        get_settings.cache_clear()
