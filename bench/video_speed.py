@@ -27,14 +27,13 @@ def run_one(path: str) -> None:
     """In a child process: analyse one clip, print timings and peak RSS as JSON."""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     import cv2
-    import tensorflow as tf
 
     cv2.setNumThreads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     from pipeline import analyze_file, load_classifier
 
-    classifier = load_classifier(runtime=os.environ.get("DEEPFAKE_INFERENCE_RUNTIME", "auto"), threads=1)
+    # One thread for whichever runtime runs the model; TensorFlow is imported only if that is Keras.
+    classifier = load_classifier(runtime=os.environ.get("DEEPFAKE_INFERENCE_RUNTIME", "auto"), threads=1,
+                                 inter_op_threads=1)
     classifier.warm_up()
     start = time.perf_counter()
     result = analyze_file(path, classifier)
