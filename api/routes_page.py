@@ -2,20 +2,22 @@
 
 The page is plain HTML, CSS and JavaScript modules shipped in the package: no build step, no Node. Its
 Content-Security-Policy allows nothing but this origin, so a page that worked in a test can not quietly
-depend on the internet. Swagger UI's files come from the ``swagger-ui-bundle`` package (Apache-2.0).
+depend on the internet. Swagger UI's files (5.x: it reads the OpenAPI 3.1 FastAPI writes; 4.x could not)
+come from the ``fastapi-offline`` package (MIT; Swagger UI itself is Apache-2.0), of which only the files are used.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
 # blob: for the job's own media fetched with the key; data: for the inline favicon.
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
@@ -33,11 +35,11 @@ def docs() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="/openapi.json", title="Deepfake detection service: API",
                                swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                swagger_css_url="/docs-assets/swagger-ui.css",
-                               swagger_favicon_url="/docs-assets/favicon-32x32.png")
+                               swagger_favicon_url="/docs-assets/favicon.png")
 
 
 def install(app: FastAPI) -> None:
     """The page, its files, and the offline docs (the app is created with ``docs_url=None``)."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

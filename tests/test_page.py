@@ -62,6 +62,10 @@ def test_docs_load_swagger_ui_from_this_service():
         answer = client.get(asset)
         assert answer.status_code == 200 and len(answer.content) > 500, asset
     assert "/docs-assets/swagger-ui-bundle.js" in html
+    # FastAPI writes OpenAPI 3.1, which Swagger UI reads from 5.0 on (4.x shows "Unable to render").
+    bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert int(re.search(r'PACKAGE_VERSION:"(\d+)\.', bundle).group(1)) >= 5
     assert client.get("/openapi.json").json()["paths"]["/v1/jobs"]["get"]["summary"] == "List jobs, newest first"
 
 
