@@ -69,5 +69,13 @@ def test_docs_load_swagger_ui_from_this_service():
     assert client.get("/openapi.json").json()["paths"]["/v1/jobs"]["get"]["summary"] == "List jobs, newest first"
 
 
+def test_the_api_description_names_every_way_in():
+    """The top of /docs says what is accepted: videos too, not only photos; URLs, S3, batches, webhooks."""
+    description = _client().get("/openapi.json").json()["info"]["description"]
+    for said in ("photos and videos", "`url`", "`s3_uri`", "`s3_prefix`", "/v1/batches", "callback_url",
+                 "/v1/webhooks/endpoints", "Authorization: Bearer"):
+        assert said in description, said
+
+
 def test_redoc_is_not_offered_because_it_would_need_a_cdn():
     assert _client().get("/redoc").status_code == 404

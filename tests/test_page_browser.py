@@ -376,6 +376,7 @@ def test_the_api_docs_show_the_operations_with_no_internet(api_only, browser):
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, submit), "POST /v1/jobs shown in the docs", 30)
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "Unable to render" not in text, text[:2000]
+    assert "photos and videos" in text  # the API's description, drawn from its Markdown
     assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
