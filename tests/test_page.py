@@ -48,6 +48,15 @@ def test_no_shipped_file_loads_anything_from_another_origin():
         assert not EXTERNAL.search(path.read_text()), path.name
 
 
+def test_how_to_read_this_states_the_fusion_rule_of_the_model_card():
+    """The fused score is a recalibrated maximum (``platt_max``), not the most suspicious detector's own score."""
+    card = (Path(__file__).parent.parent / "pipeline/assets/default_model/MODEL_CARD.md").read_text()
+    assert "`platt_max`" in card, "the model card's fusion rule changed: check the page's words against it"
+    howto = " ".join((STATIC / "index.html").read_text().split("How to read this")[1].split())
+    assert "taken from whichever is more suspicious" not in howto
+    assert "calibrated again as one probability" in howto and "not the same" in howto
+
+
 def test_the_static_files_are_package_data():
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert 'api = ["static/*"]' in pyproject
