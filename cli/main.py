@@ -22,9 +22,12 @@ DEFAULT_API = "http://127.0.0.1:8000"
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cli.scan import ScanPool, scan_files, scan_processes
+    from cli.scan import MODEL_FORMS, ScanPool, model_problem, scan_files, scan_processes
 
     settings = get_settings()
+    if problem := model_problem(args.model or settings.model_path):
+        source = "--model" if args.model else "DEEPFAKE_MODEL_PATH"
+        return failures.fail(f"{source}: {problem}; give {MODEL_FORMS}", failures.EXIT_USAGE)
     files = media_files(args.paths)
     if not files:
         print("no media files found", file=sys.stderr)
@@ -37,8 +40,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         else:
             from pipeline import load_classifier
 
-            classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size,
-                                         runtime=settings.inference_runtime)
+            try:
+                classifier = load_classifier(args.model or settings.model_path, settings.classify_batch_size,
+                                             runtime=settings.inference_runtime)
+            except (OSError, ValueError) as exc:  # e.g. DEEPFAKE_INFERENCE_RUNTIME=onnx and no ONNX export
+                return failures.fail(f"the model cannot be loaded: {exc}", failures.EXIT_USAGE)
             found = scan_files(files, classifier, settings, lambda path: _video_progress(path, interactive))
         rows = []
         with tqdm(total=len(files), desc="scanning", unit="file", disable=len(files) < 2 or not interactive) as bar:

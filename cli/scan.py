@@ -59,6 +59,26 @@ def scan_file(path: Path, classifier: FaceClassifier, settings: Settings,
         return {"path": str(path), "error": exc.as_dict()}
 
 
+MODEL_FORMS = "a model directory (model.json and model.keras), an alias (default, fast) or a MesoNet .h5 file"
+
+
+def model_problem(model: str | Path | None) -> str | None:
+    """Why ``model`` (a ``--model`` value; None: the shipped one) cannot be loaded, in a few words, or None.
+    Read from its metadata alone, before any process starts or TensorFlow loads it."""
+    from pipeline.classifier import check_model, resolve_model_path
+
+    path = resolve_model_path(model)
+    try:
+        check_model(model)
+    except FileNotFoundError:
+        return f"{path} does not exist" if not path.exists() else f"{path} has no model.json or model.keras"
+    except NotADirectoryError:
+        return f"{path} is a file, not a model directory or .h5 file"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{path} has an unreadable model.json ({type(exc).__name__}: {exc})"
+    return None
+
+
 # -- several processes ---------------------------------------------------------------------------
 
 PARALLEL_FROM = 64  # files: below this, starting more processes (TensorFlow in each, ~3 s) does not pay

@@ -68,3 +68,15 @@ def test_scan_in_processes_matches_one_process(tmp_path):
         assert [f["box"] for f in a.get("faces", [])] == [f["box"] for f in b.get("faces", [])]
         assert [f["score"] for f in a.get("faces", [])] == pytest.approx([f["score"] for f in b.get("faces", [])],
                                                                          abs=1e-3)
+
+
+def test_scan_with_a_model_that_is_not_there_is_one_line(tmp_path):
+    photo = media.write(tmp_path / "photo.jpg", media.jpeg_bytes(media.no_face()))
+    (tmp_path / "empty").mkdir()
+    for model, says in ((tmp_path / "nonexistent", "does not exist"), (tmp_path / "empty", "has no model.json"),
+                        (photo, "is a file")):
+        proc = _scan("--model", str(model), str(photo), cwd=tmp_path)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"error: --model: {model} {says}") and "alias" in lines[0], lines[0]
+        assert proc.returncode == 2 and proc.stdout == ""
