@@ -2,19 +2,25 @@
 
 The page is plain HTML, CSS and JavaScript modules shipped in the package: no build step, no Node. Its
 Content-Security-Policy allows nothing but this origin, so a page that worked in a test can not quietly
-depend on the internet. Swagger UI's files (5.x: it reads the OpenAPI 3.1 FastAPI writes; 4.x could not)
+depend on the internet. The one thing filled in as it is served is the drop zone's list of formats, read
+from ``pipeline.sniff``, which decides what is accepted. Swagger UI's files (5.x: it reads the OpenAPI 3.1 FastAPI writes; 4.x could not)
 come from the ``fastapi-offline`` package (MIT; Swagger UI itself is Apache-2.0), of which only the files are used.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from pipeline.sniff import MediaType, sniff
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
@@ -24,10 +30,41 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' bl
 router = APIRouter(include_in_schema=False)
 
 
+# How a format is written for people where its MIME subtype, upper-cased, is not it.
+FORMAT_NAMES = {"webp": "WebP", "webm": "WebM", "quicktime": "MOV", "x-msvideo": "AVI", "x-matroska": "MKV"}
+
+
+def accepted_mimes() -> list[tuple[str, str]]:
+    """(kind, MIME type) of every format ``pipeline.sniff.sniff`` accepts, in its order, read from the
+    ``MediaType(kind, mime)`` it returns: the page's list can not fall behind the one that decides."""
+    found = []
+    for call in ast.walk(ast.parse(inspect.getsource(sniff))):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == MediaType.__name__:
+            kind, mime = call.args  # the mime may be a choice: `"video/webm" if ... else "video/x-matroska"`
+            found += [(ast.literal_eval(kind), text.value) for text in ast.walk(mime)
+                      if isinstance(text, ast.Constant) and isinstance(text.value, str)]
+    if not found:
+        raise RuntimeError("pipeline.sniff returns no MediaType(kind, mime) this can read")
+    return found
+
+
+def format_name(mime: str) -> str:
+    subtype = mime.split("/")[1]
+    return FORMAT_NAMES.get(subtype, subtype.removeprefix("x-").upper())
+
+
+@cache
+def accepted_formats() -> str:
+    """The drop zone's hint: "JPEG, PNG, …; MP4, MOV, …" (photos, then videos)."""
+    mimes = accepted_mimes()
+    return "; ".join(", ".join(dict.fromkeys(format_name(m) for k, m in mimes if k == kind))
+                     for kind in ("image", "video"))
+
+
 @router.get("/")
-def page() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
-                                                        "Cache-Control": "no-cache"})
+def page() -> HTMLResponse:
+    html = (STATIC / "index.html").read_text().replace("{{accepted_formats}}", accepted_formats())
+    return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
 
 @router.get("/docs")

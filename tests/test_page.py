@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routes_page import STATIC
+from api.routes_page import STATIC, accepted_mimes, format_name
+from pipeline.sniff import sniff
 
 # Anything that would make the browser fetch from another origin: absolute URLs in src/href/import/url().
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//"""
@@ -27,6 +28,24 @@ def test_the_page_is_served_at_the_root_without_a_key():
     assert '<script type="module" src="/static/app.js">' in answer.text
     # The browser itself refuses anything but this origin: a CDN dependency would break the page at once.
     assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+# The first bytes of each kind of file the service takes, as pipeline.sniff reads them.
+HEADS = {"JPEG": b"\xff\xd8\xff\xe0", "PNG": b"\x89PNG\r\n\x1a\n", "WebP": b"RIFF\0\0\0\0WEBPVP8 ",
+         "BMP": b"BM\0\0", "GIF": b"GIF89a", "TIFF": b"II*\x00", "AVIF": b"\0\0\0\x1cftypavif",
+         "HEIC": b"\0\0\0\x18ftypheic", "MP4": b"\0\0\0\x18ftypisom", "MOV": b"\0\0\0\x14ftypqt  ",
+         "WebM": b"\x1a\x45\xdf\xa3\x9fB\x86\x81\x01webm", "MKV": b"\x1a\x45\xdf\xa3\x9fmatroska",
+         "AVI": b"RIFF\0\0\0\0AVI LIST"}
+
+
+def test_the_drop_zone_names_every_format_the_service_takes():
+    html = _client().get("/").text
+    hint = re.search(r'<span id="drop-help"[^>]*>([^<]*)</span>', html).group(1)
+    for name, head in HEADS.items():
+        mime = sniff(head.ljust(32, b"\0")).mime
+        assert format_name(mime) == name and name in hint, (name, hint)
+        assert mime in {m for _, m in accepted_mimes()}, mime  # the page's list is read from sniff's
+    assert hint.startswith("JPEG, PNG") and "{{" not in html
 
 
 def test_every_module_the_page_imports_is_served_as_javascript():

@@ -34,7 +34,7 @@ const ADVICE = {
   database_unavailable: "The service's database is unavailable; try again shortly.",
   network: "Check your connection to the service and try again.",
   empty_file: "The file is empty; export it again from its source.",
-  unsupported_media: "Send a JPEG, PNG, WebP, BMP or TIFF image, or an MP4, MOV, WebM, AVI or MKV video.",
+  unsupported_media: "Send a photo or video in one of the formats listed under the drop zone.",
   corrupt_media: "The file is damaged; get a fresh copy from its source.",
   truncated_media: "The file is cut short; download it again completely.",
   too_large: "The file is over the size limit; send a smaller or trimmed copy.",
