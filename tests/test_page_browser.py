@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -380,3 +381,26 @@ def test_the_api_docs_show_the_operations_with_no_internet(api_only, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
+
+
+def test_job_ids_in_the_address_that_are_malformed_or_unknown_say_so_and_are_not_polled(api_only, browser):
+    """``/?jobs=garbage,<an ID no job has>``: each card says what is wrong, no progress bar, no polling."""
+    from selenium.webdriver.common.by import By
+
+    unknown = str(uuid.uuid4())
+    browser.get(f"{api_only}/?jobs=garbage,{unknown}")
+    browser.find_element(By.ID, "key").send_keys(new_key(tenant="acme"))
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-card .error-panel")) == 2,
+          "both cards say why they show nothing", 20)
+    cards = {c.get_attribute("data-job-id"): c for c in browser.find_elements(By.CSS_SELECTOR, ".job-card")}
+    assert "not a job ID" in cards["garbage"].text, cards["garbage"].text
+    assert "No job" in cards[unknown].text and "for this key" in cards[unknown].text, cards[unknown].text
+    for card in cards.values():
+        assert not card.find_element(By.TAG_NAME, "progress").is_displayed()
+        assert "Sending" not in card.text
+    asked = "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/v1/jobs/'))"
+    before = browser.execute_script(asked)
+    assert [n.endswith(unknown) for n in before] == [True], before  # the malformed one is never asked for
+    time.sleep(3)  # the first retry of a poll would come within 0.5 s
+    assert browser.execute_script(asked) == before

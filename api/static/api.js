@@ -88,8 +88,13 @@ export const mediaUrl = (id) => blobUrl(`/v1/jobs/${encodeURIComponent(id)}/medi
 
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
-// Polls a job until it ends, calling onUpdate with each state. The wait grows from 0.5 s to 5 s, so a
-// long video does not cost a request every half second; a 429 or 503 waits as long as Retry-After says.
+// A refusal that asking again will not change (no such job, wrong key, a bad request); a 429, a 5xx or a
+// lost connection is waited out instead.
+export const final = (err) => err.status >= 400 && err.status < 500 && err.status !== 429;
+
+// Polls a job until it ends or is refused for good, calling onUpdate with each state. The wait grows from
+// 0.5 s to 5 s, so a long video does not cost a request every half second; a 429 or 503 waits as long as
+// Retry-After says.
 export async function follow(id, onUpdate, { first = 500, max = 5000, factor = 1.5 } = {}) {
   let wait = first;
   for (;;) {
@@ -99,7 +104,7 @@ export async function follow(id, onUpdate, { first = 500, max = 5000, factor = 1
       if (TERMINAL.has(job.status)) return job;
     } catch (err) {
       onUpdate(null, err);
-      if (err.status === 401 || err.status === 404) return null;
+      if (final(err)) return null;
       if (err.retryAfter) wait = Math.max(wait, err.retryAfter * 1000);
     }
     await new Promise((resolve) => setTimeout(resolve, wait));

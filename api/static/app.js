@@ -1,6 +1,6 @@
 // The page: enter a key, send files or URLs, follow each job, read the result; the jobs being followed
 // (and the batch shown) are in the address (?jobs=id,id&batch=id), so a reload or a shared link shows them again.
-import { follow, key, mediaUrl, submitUrl, uploadFile } from "./api.js";
+import { final, follow, key, mediaUrl, submitUrl, uploadFile } from "./api.js";
 import { batchView } from "./batch.js";
 import { clear, h } from "./dom.js";
 import { jobList } from "./jobs.js";
@@ -8,6 +8,8 @@ import { errorPanel, resultView } from "./result.js";
 import { STATUSES, adviceFor } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
+// Job IDs are UUIDs (core/jobs.py): anything else in ?jobs= is a typo or a cut link, and is never asked for.
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function followedIds() {
   return (new URLSearchParams(location.search).get("jobs") || "").split(",").filter(Boolean);
@@ -63,11 +65,27 @@ async function showJob(view, job) {
   }
 }
 
+// A card that will show no job: why, in place of a status and a progress bar.
+function noJob(view, status, code, text) {
+  view.card.dataset.status = code;
+  view.status.textContent = status;
+  view.bar.hidden = true;
+  clear(view.body).append(h("div", { class: "error-panel", role: "alert", "data-code": code }, h("p", {}, text)));
+}
+
 function track(view, jobId) {
   remember(jobId);
   return follow(jobId, (job, err) => {
-    if (job) showJob(view, job);
-    else clear(view.body).append(errorPanel({ code: err.code, message: err.message }));
+    if (job) return showJob(view, job);
+    if (err.status === 404) {
+      return noJob(view, "Not found", "not_found", `No job ${jobId} for this key: it was deleted, or it is ` +
+        "another team's. Check the link, or the key you entered.");
+    }
+    clear(view.body).append(errorPanel({ code: err.code, message: err.message }));
+    if (final(err)) {
+      view.status.textContent = "Cannot be shown";
+      view.bar.hidden = true;
+    }
   });
 }
 
@@ -96,7 +114,9 @@ function openJob(jobId) {
   if (existing) return existing.scrollIntoView();
   const view = jobCard(`Job ${jobId}`);
   view.card.dataset.jobId = jobId;
-  track(view, jobId);
+  if (JOB_ID.test(jobId)) track(view, jobId);
+  else noJob(view, "Not a job ID", "invalid_id", `“${jobId}” is not a job ID: a job's ID has 36 characters, ` +
+    "like 0b7f4c1e-5d2a-4c3b-9e8f-1a2b3c4d5e6f. Check the link you were given.");
   view.card.scrollIntoView();
 }
 
