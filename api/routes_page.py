@@ -3,8 +3,11 @@
 The page is plain HTML, CSS and JavaScript modules shipped in the package: no build step, no Node. Its
 Content-Security-Policy allows nothing but this origin, so a page that worked in a test can not quietly
 depend on the internet. The one thing filled in as it is served is the drop zone's list of formats, read
-from ``pipeline.sniff``, which decides what is accepted. Swagger UI's files (5.x: it reads the OpenAPI 3.1 FastAPI writes; 4.x could not)
-come from the ``fastapi-offline`` package (MIT; Swagger UI itself is Apache-2.0), of which only the files are used.
+from ``pipeline.sniff``, which decides what is accepted.
+
+Swagger UI's files come from the ``fastapi-offline`` package (MIT; Swagger UI itself is Apache-2.0), of
+which only the files are used: its Swagger UI is 5.x, which reads the OpenAPI 3.1 that FastAPI writes
+(``swagger-ui-bundle``'s 4.x could not).
 """
 
 from __future__ import annotations
