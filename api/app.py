@@ -38,7 +38,7 @@ def create_app() -> FastAPI:
         title="Deepfake detection service",
         version="0.1.0",
         description=DESCRIPTION,
-        # /docs is served from packaged files (api.routes_page); ReDoc loads only from a CDN, so it is left out.
+        # /docs is served from packaged files (api.routes_page); ReDoc is left out: one set of docs, checked offline.
         docs_url=None,
         redoc_url=None,
     )
