@@ -105,5 +105,5 @@ def test_the_api_description_names_every_way_in():
         assert said in description, said
 
 
-def test_redoc_is_not_offered_because_it_would_need_a_cdn():
+def test_redoc_is_not_offered():  # one set of docs: Swagger UI, checked offline in a browser
     assert _client().get("/redoc").status_code == 404
