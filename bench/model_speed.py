@@ -1,9 +1,9 @@
 """Classifier throughput in faces per second, batch 1 and 32, on one thread.
 
-    taskset -c 0 .venv/bin/python -m bench.model_speed [--model DIR] [--runtime auto|onnx|keras] [--seconds 5]
+    taskset -c 0 .venv/bin/python -m bench.model_speed [--model DIR] [--runtime auto|onnx|onnx-int8|keras]
 
 ``--runtime`` as ``DEEPFAKE_INFERENCE_RUNTIME``: ``auto`` uses ONNX Runtime when the model has
-an ONNX export, ``keras`` TensorFlow.
+an ONNX export, ``onnx-int8`` its int8 quantization (``pipeline/quantize.py``), ``keras`` TensorFlow.
 Preprocessed input (resize to the model size is measured separately). Each
 configuration runs for a fixed time after a warm-up; the median of 5 rounds is
 printed.
@@ -17,6 +17,8 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipeline.classifier import RUNTIMES  # noqa: E402 - after the log level, which TensorFlow reads at import
 
 
 def _rate(fn, batch, seconds: float) -> float:
@@ -46,17 +48,14 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "keras"])
+    parser.add_argument("--runtime", default="auto", choices=list(RUNTIMES))
     args = parser.parse_args()
 
     import numpy as np
-    import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     from pipeline import load_classifier
 
-    clf = load_classifier(args.model, runtime=args.runtime, threads=args.threads)
+    clf = load_classifier(args.model, runtime=args.runtime, threads=args.threads, inter_op_threads=1)
     size = clf.spec.input_size
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(32)]

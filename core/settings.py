@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     # DEEPFAKE_MODEL_PATH: "fast", a model directory or MesoNet .h5; None = the shipped default.
     model_path: Path | None = None
     # DEEPFAKE_INFERENCE_RUNTIME: "auto" runs a model's ONNX export with ONNX Runtime (~1.5x faster on
-    # CPU, same outputs within 1e-4) when it has one; "keras" always uses TensorFlow; "onnx" insists.
-    inference_runtime: Literal["auto", "onnx", "keras"] = "auto"
+    # CPU, same outputs within 1e-4) when it has one; "keras" always uses TensorFlow; "onnx" insists;
+    # "onnx-int8" runs the int8 quantization (pipeline/quantize.py): faster, scores differ a little.
+    inference_runtime: Literal["auto", "onnx", "onnx-int8", "keras"] = "auto"
     max_upload_bytes: int = 200 * 1024 * 1024  # videos included; images are also held to max_image_pixels
     max_image_pixels: int = 50_000_000
     min_face_confidence: float = 0.6

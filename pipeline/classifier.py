@@ -15,6 +15,7 @@ then also carries ``model_scores``: head name -> that head's calibrated P(fake).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from dataclasses import dataclass, field
@@ -208,17 +209,19 @@ def resolve_model_path(path: str | Path | None) -> Path:
     return MODEL_ALIASES.get(str(path), Path(path))
 
 
-def model_identity(path: str | Path | None = None) -> tuple[str, str]:
+def model_identity(path: str | Path | None = None, runtime: str = "auto") -> tuple[str, str]:
     """(name, version) of a model from its metadata alone, without loading it.
 
     The version names the whole set of detectors a model directory holds (all heads of a
-    multi-head model are trained and versioned together), so it is what dedup keys on.
+    multi-head model are trained and versioned together), so it is what dedup keys on. The
+    int8 runtime scores differently from the float model and so carries its own version
+    (``<version>+int8``); the float runtimes agree within 1e-4 and share one.
     """
     model_dir = resolve_model_path(path)
     if model_dir.suffix == ".h5":
         return f"mesonet-{model_dir.stem}", "reference"
     spec = ModelSpec.from_json(model_dir / "model.json")
-    return spec.name, spec.version
+    return spec.name, spec.version + (INT8_SUFFIX if runtime == INT8_RUNTIME else "")
 
 
 def check_model(path: str | Path | None = None) -> None:
@@ -233,24 +236,29 @@ def check_model(path: str | Path | None = None) -> None:
         raise FileNotFoundError(f"model file not found: {model_dir / 'model.keras'}")
 
 
-RUNTIMES = ("auto", "onnx", "keras")
+RUNTIMES = ("auto", "onnx", "onnx-int8", "keras")
+INT8_RUNTIME = "onnx-int8"  # the model's int8 quantization (pipeline/quantize.py): faster, not identical
+INT8_SUFFIX = "+int8"  # appended to the version of results scored by it
 
 
 def _onnx_file(model_dir: Path, spec: ModelSpec, runtime: str) -> Path | None:
-    """The model's ONNX export when ``runtime`` asks for it and it can run here, else None."""
+    """The model's ONNX export (int8 for ``onnx-int8``) when ``runtime`` asks for it and it can run here, else None."""
     if runtime not in RUNTIMES:
         raise ValueError(f"inference runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    record = spec.extra.get("onnx")
+    key, tool = ("onnx_int8", "python -m pipeline.quantize") if runtime == INT8_RUNTIME else (
+        "onnx", "python -m pipeline.onnx_export")
+    record = spec.extra.get(key)
     if runtime == "keras" or (record is None and runtime == "auto"):
         return None
     if record is None:
-        raise FileNotFoundError(f"{model_dir} has no ONNX export (python -m pipeline.onnx_export {model_dir})")
+        kind = "int8 ONNX export" if runtime == INT8_RUNTIME else "ONNX export"
+        raise FileNotFoundError(f"{model_dir} has no {kind} ({tool} {model_dir})")
     path = model_dir / record["file"]
     # auto: a directory copied without its export (or no onnxruntime here) still runs, on Keras.
     if runtime == "auto" and (not path.is_file() or importlib.util.find_spec("onnxruntime") is None):
         return None
     if not path.is_file():
-        raise FileNotFoundError(f"ONNX export not found: {path} (python -m pipeline.onnx_export {model_dir})")
+        raise FileNotFoundError(f"ONNX export not found: {path} ({tool} {model_dir})")
     return path
 
 
@@ -271,7 +279,7 @@ def inference_runtime(path: str | Path | None = None, runtime: str = "auto") -> 
 def _check_mesonet_runtime(runtime: str) -> None:
     if runtime not in RUNTIMES:
         raise ValueError(f"inference runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    if runtime == "onnx":  # saying so beats running it on Keras behind the setting's back
+    if runtime in ("onnx", INT8_RUNTIME):  # saying so beats running it on Keras behind the setting's back
         raise ValueError("MesoNet .h5 weights have no ONNX export and run on Keras only: "
                          "use inference runtime 'auto' or 'keras'")
 
@@ -283,7 +291,8 @@ def load_classifier(path: str | Path | None = None, batch_size: int = 32, runtim
     ``runtime``: ``auto`` runs the model's ONNX export (``pipeline/onnx_export.py``) with ONNX
     Runtime when there is one and ``onnxruntime`` is installed, else Keras; ``onnx`` insists on
     ONNX Runtime (``FileNotFoundError`` without an export; ``ValueError`` for MesoNet ``.h5``
-    weights, which have none); ``keras`` always uses TensorFlow.
+    weights, which have none); ``onnx-int8`` runs the int8 quantization (``pipeline/quantize.py``;
+    scores differ slightly, the version says ``+int8``); ``keras`` always uses TensorFlow.
     ``threads`` caps the pool of whichever runtime runs the model (None: its default, one per
     core); ``inter_op_threads`` sizes TensorFlow's inter-op pool (0: its default). TensorFlow is
     imported only when Keras is needed: at once for ``keras``, on first Grad-CAM for ONNX Runtime.
@@ -306,6 +315,8 @@ def load_classifier(path: str | Path | None = None, batch_size: int = 32, runtim
         return FaceClassifier(keras_model(), spec, batch_size)
     from pipeline.onnx_export import onnx_session
 
+    if runtime == INT8_RUNTIME:
+        spec = dataclasses.replace(spec, version=spec.version + INT8_SUFFIX)
     return FaceClassifier(keras_model, spec, batch_size, session=onnx_session(onnx_file, threads))
 
 

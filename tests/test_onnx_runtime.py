@@ -131,3 +131,44 @@ def test_mesonet_weights_refuse_the_onnx_runtime_instead_of_silently_using_keras
     from pipeline.classifier import inference_runtime
 
     assert inference_runtime(weights, "auto") == "tensorflow"
+
+
+@pytest.fixture(scope="module")
+def quantized_fast(exported_fast, tmp_path_factory):
+    """A copy of the exported small model with an int8 quantization calibrated on a few DFDC train faces."""
+    from pipeline.quantize import quantize_model_dir
+    from tests.conftest import shared_path
+
+    model_dir = tmp_path_factory.mktemp("int8") / "model"
+    shutil.copytree(exported_fast[0], model_dir)
+    record = quantize_model_dir(model_dir, [shared_path("data", "faces", "dfdc")], per_root=16)
+    return model_dir, record
+
+
+def test_int8_quantization_is_recorded_smaller_and_close_to_the_float_model(quantized_fast):
+    model_dir, record = quantized_fast
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["onnx_int8"] == record and record["calibration"].startswith("16 face crops")
+    assert (model_dir / "model.int8.onnx").stat().st_size < (model_dir / "model.onnx").stat().st_size / 2
+    crops = [_crop(name) for name in DEFAULT_RECORDED]
+    exact = load_classifier(model_dir, runtime="onnx").probabilities(crops)
+    fast = load_classifier(model_dir, runtime="onnx-int8").probabilities(crops)
+    assert np.abs(exact - fast).max() < 0.2  # close, not identical: it runs only when asked
+    assert 0 <= record["mean_abs_diff_p"] <= record["max_abs_diff_p"] < 0.5
+
+
+def test_int8_results_carry_their_own_version_so_dedup_keeps_them_apart(quantized_fast):
+    from pipeline.classifier import model_identity
+
+    model_dir, _record = quantized_fast
+    name, version = model_identity(model_dir)
+    assert model_identity(model_dir, "onnx") == (name, version)
+    assert model_identity(model_dir, "onnx-int8") == (name, version + "+int8")
+    classifier = load_classifier(model_dir, runtime="onnx-int8")
+    assert classifier.spec.version == version + "+int8" and classifier.runtime == "onnxruntime"
+    assert classifier.score([_crop(next(iter(DEFAULT_RECORDED)))])[0].model_scores
+
+
+def test_the_int8_runtime_asks_for_its_export_by_name(exported_fast):
+    with pytest.raises(FileNotFoundError, match="no int8 ONNX export"):
+        load_classifier(exported_fast[0], runtime="onnx-int8")
