@@ -100,7 +100,7 @@ def _check_model(wanted: str | None, settings) -> None:
     the client asked for. One model serves a deployment; a new version is a new deployment."""
     if wanted is None:
         return
-    name, version = model_identity(settings.model_path)
+    name, version = model_identity(settings.model_path, settings.inference_runtime)
     if wanted not in (name, f"{name}:{version}"):
         raise ApiError(422, "unknown_model", f"this service runs {name}:{version}, not {wanted}")
 

@@ -254,7 +254,7 @@ def _dispatch_when_grouped(batch_id: str, uploaded: int, priority: str, settings
 
 
 def _earlier_result(session, sha256: str, job_id: str, tenant: str, settings) -> Job | None:
-    name, version = model_identity(settings.model_path)
+    name, version = model_identity(settings.model_path, settings.inference_runtime)
     return jobs.find_reusable(session, sha256=sha256, key=jobs.model_key(name, version), exclude_id=job_id,
                               tenant=tenant)
 
