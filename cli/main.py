@@ -300,7 +300,7 @@ def _add_backlog(sub) -> None:
     p.add_argument("--callback-url", help="receives batch.completed when every item has ended")
     p.add_argument("--state", help="resume file (default: one per source under the data folder, "
                                    "DEEPFAKE_DATA_DIR/backlog/)")
-    p.add_argument("--parallel", type=int, default=4, help="uploads in flight at once, for a folder")
+    p.add_argument("--parallel", type=positive, default=4, help="uploads in flight at once, for a folder")
     p.add_argument("--model", help="the model the batch must run on (name or name:version); refused otherwise")
     p.set_defaults(func=cmd_backlog_submit)
     p = _command(backlog, "results", "write a batch's results to standard output, one row per item")
@@ -321,11 +321,47 @@ class _HelpWithDefaults(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Every command's parser (subcommands inherit the class) shows the defaults in its help."""
+    """Every command's parser (subcommands inherit the class) shows the defaults in its help, and says
+    what is wrong with a command line in one ``error:`` line, as the commands do (exit status 2)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _HelpWithDefaults)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(failures.EXIT_USAGE, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
+PROCESSES_PER_CORE = 2
+
+
+def process_count(text: str) -> int:
+    """The type of ``--processes``, ``--workers`` and ``--concurrency``: 1 up to ``PROCESSES_PER_CORE`` times
+    the cores this command may run on. Each process is busy on the CPU and holds a model of its own: past
+    one per core they only take turns and fill the memory; twice leaves room for time spent waiting on files."""
+    from pipeline.threads import available_cores
+
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    cores = available_cores()
+    most = PROCESSES_PER_CORE * cores
+    if not 1 <= count <= most:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and {most} ({PROCESSES_PER_CORE} per core, "
+                                         f"{cores} cores here)")
+    return count
+
+
+def positive(text: str) -> int:
+    """The type of counts that must be at least 1 (``--parallel``)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} is below 1")
+    return count
 
 
 def _command(sub, name: str, help_text: str, **kwargs) -> argparse.ArgumentParser:
@@ -345,7 +381,8 @@ def _add_servers(sub) -> None:
                        help="port to listen on" + ("; webhook links follow it unless DEEPFAKE_PUBLIC_URL is set"
                                                    if name == "serve" else ""))
         if name == "api":
-            p.add_argument("--workers", type=int, default=1, help="API processes (uvicorn workers)")
+            p.add_argument("--workers", type=process_count, default=1,
+                           help="API processes (uvicorn workers), 1 to twice the cores")
         else:
             p.add_argument("--verbose", action="store_true",
                            help="also show the worker's banner, TensorFlow's start-up lines and the "
@@ -363,14 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="files and folders (folders are walked, every file gets a row)")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--model", help="model directory or MesoNet .h5 (default: the shipped model)")
-    p.add_argument("--processes", type=int,
-                   help="scanning processes (default: one per core from 64 files on, else one)")
+    p.add_argument("--processes", type=process_count,
+                   help="scanning processes, 1 to twice the cores (default: one per core from 64 files on, "
+                        "else one)")
     p.set_defaults(func=cmd_scan, tensorflow=True)
 
     _add_servers(sub)
 
     p = sub.add_parser("worker", help="a Celery worker; arguments after -- go to `celery worker` unchanged")
-    p.add_argument("-c", "--concurrency", type=int, help="worker processes (default: one per core)")
+    p.add_argument("-c", "--concurrency", type=process_count,
+                   help="worker processes, 1 to twice the cores (default: one per core)")
     p.add_argument("-Q", "--queues", help="comma-separated lanes to consume (default: interactive,webhooks,bulk)")
     p.add_argument("-l", "--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     p.add_argument("-P", "--pool", choices=["prefork", "solo"], help="prefork (default) or solo")

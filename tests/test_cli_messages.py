@@ -216,3 +216,28 @@ def test_a_bad_setting_names_the_variable_it_was_read_from(monkeypatch):
     finally:
         monkeypatch.delenv("WEBHOOK_RETRY_SCHEDULE")
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("scan", "--processes", "0", "photo.jpg"), "--processes: 0 is not between 1 and"),
+    (("scan", "--processes", "-2", "photo.jpg"), "--processes: -2 is not between 1 and"),
+    (("scan", "--processes", "100000", "photo.jpg"), "--processes: 100000 is not between 1 and"),
+    (("api", "--workers", "0"), "--workers: 0 is not between 1 and"),
+    (("worker", "--concurrency", "100000"), "--concurrency: 100000 is not between 1 and"),
+    (("backlog", "submit", "inbox", "--parallel", "0"), "--parallel: 0 is below 1"),
+])
+def test_process_counts_past_sense_are_refused_in_one_line(args, says):
+    proc = _cli(*args)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and says in line and "--help" in line, line
+
+
+def test_process_counts_go_up_to_twice_the_cores():
+    import argparse
+
+    from cli.main import process_count
+    from pipeline.threads import available_cores
+
+    assert process_count("1") == 1 and process_count(str(2 * available_cores())) == 2 * available_cores()
+    with pytest.raises(argparse.ArgumentTypeError, match="per core"):
+        process_count(str(2 * available_cores() + 1))
