@@ -17,6 +17,8 @@ from cli.supervisor import Supervisor
 from core.settings import get_settings
 
 DEFAULT_API = "http://127.0.0.1:8000"
+DESCRIPTION = ("Find manipulated faces in images and videos: scan files here, or run the service (serve; or api, "
+               "worker and beat) and manage its keys, backlogs and models. `deepfake COMMAND --help` says more.")
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -247,14 +249,14 @@ def _add_keys(sub) -> None:
 
     keys = _command(sub, "keys", "create, list and revoke API keys").add_subparsers(
         dest="keys_command", required=True)
-    p = keys.add_parser("create", help="a new key; printed alone on the last line, once")
+    p = _command(keys, "create", "a new key; printed alone on the last line, once")
     p.add_argument("--name", required=True, help="who or what uses it")
     p.add_argument("--scope", action="append", choices=SCOPES,
                    help="repeat for several (default: jobs); admin sees every tenant")
     p.add_argument("--tenant", default=DEFAULT_TENANT, help="whose jobs it sees")
     p.set_defaults(func=cmd_keys_create)
-    keys.add_parser("list", help="every key: prefix, state, tenant, scopes").set_defaults(func=cmd_keys_list)
-    p = keys.add_parser("revoke", help="revoke the key with this prefix (as `keys list` shows it)")
+    _command(keys, "list", "every key: prefix, state, tenant, scopes").set_defaults(func=cmd_keys_list)
+    p = _command(keys, "revoke", "revoke the key with this prefix (as `keys list` shows it)")
     p.add_argument("prefix", help="the key's prefix, as `keys list` shows it (dfk_...)")
     p.set_defaults(func=cmd_keys_revoke)
 
@@ -391,7 +393,7 @@ def _add_servers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="deepfake", description=__doc__)
+    parser = _Parser(prog="deepfake", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, "scan", "analyse files and folders in-process and print the verdicts",
@@ -407,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_servers(sub)
 
-    p = sub.add_parser("worker", help="a Celery worker; arguments after -- go to `celery worker` unchanged")
+    p = _command(sub, "worker", "a Celery worker; arguments after -- go to `celery worker` unchanged")
     p.add_argument("-c", "--concurrency", type=process_count,
                    help="worker processes, 1 to twice the cores (default: one per core)")
     p.add_argument("-Q", "--queues", help="comma-separated lanes to consume (default: interactive,webhooks,bulk)")
@@ -418,11 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("celery_args", nargs="*", help="after --: more `celery worker` options")
     p.set_defaults(func=cmd_worker)
 
-    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
-    sub.add_parser("beat", help="webhook retries, unsent items, lost-job recovery (one per deployment)").set_defaults(
-        func=cmd_beat)
-    sub.add_parser("webhook-secret", help="print the secret that signs callback_url deliveries").set_defaults(
-        func=cmd_webhook_secret)
+    _command(sub, "migrate", "bring the database schema up to date (the other commands also do it as they "
+             "start)").set_defaults(func=cmd_migrate)
+    _command(sub, "beat", "the scheduler: webhook retries, unsent batch items, lost-job recovery (run exactly one "
+             "per deployment)").set_defaults(func=cmd_beat)
+    _command(sub, "webhook-secret", "print the secret that signs callback_url deliveries (give it to "
+             "receivers)").set_defaults(func=cmd_webhook_secret)
 
     _add_backlog(sub)
     _add_keys(sub)

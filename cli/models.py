@@ -83,7 +83,8 @@ def family_table(report: dict) -> str:
 
 def add_model_commands(sub) -> None:
     """Register ``train`` and ``evaluate`` on the CLI's subparsers."""
-    p = sub.add_parser("train", help="train a detector from {train,val,test}/{real,fake} folders (several --data)")
+    text = "train a detector from {train,val,test}/{real,fake} folders (several --data)"
+    p = sub.add_parser("train", help=text, description=text)
     p.add_argument("--data", required=True, action="append", help="a dataset root; repeat for several")
     p.add_argument("--out", required=True, help="run directory (resumes if it holds a checkpoint)")
     p.add_argument("--architecture", default="lite0-two-head", choices=ARCHITECTURES,
@@ -110,7 +111,8 @@ def add_model_commands(sub) -> None:
                    help="export the run's best checkpoint (with its recorded config) without training")
     p.set_defaults(func=cmd_train, tensorflow=True)
 
-    p = sub.add_parser("evaluate", help="metrics of a model on labelled folders, per dataset and combined")
+    text = "metrics of a model on labelled folders, per dataset and combined"
+    p = sub.add_parser("evaluate", help=text, description=text)
     p.add_argument("--data", required=True, action="append",
                    help="a dataset root (its test split) or a {real,fake} folder; repeat for several")
     p.add_argument("--model", help="model directory, alias (default, fast) or MesoNet .h5 (default: shipped)")

@@ -241,3 +241,18 @@ def test_process_counts_go_up_to_twice_the_cores():
     assert process_count("1") == 1 and process_count(str(2 * available_cores())) == 2 * available_cores()
     with pytest.raises(argparse.ArgumentTypeError, match="per core"):
         process_count(str(2 * available_cores() + 1))
+
+
+def test_every_command_describes_itself_in_plain_text():
+    """In the command list and atop its own --help; no reStructuredText markup (``x``) shown raw."""
+    import argparse
+
+    from cli.main import build_parser
+
+    for parser in _parsers(build_parser()):
+        assert parser.description, f"{parser.prog}: no description atop its --help"
+        assert "``" not in parser.format_help(), f"{parser.prog}: raw markup in its --help"
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                listed = {choice.dest for choice in action._choices_actions if choice.help}
+                assert listed == set(action.choices), f"{parser.prog}: commands listed without a line"
