@@ -124,6 +124,14 @@ def _worker_argv(extra: list[str], loglevel: str = "INFO", banner: bool = True) 
             *extra]
 
 
+def serve_worker_argv(verbose: bool) -> list[str]:
+    """``serve``'s worker: the embedded broker has one consumer, and the solo pool keeps the model in that one
+    process. ``--beat``: the same process also queues due webhook retries and unsent batch items, so serve needs
+    nothing else. Unless ``verbose``, without the banner and the warning about running as root (cli/quiet.py)."""
+    argv = _worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"], banner=verbose)
+    return argv if verbose else [argv[0], *quiet.SERVE_WORKER_PYTHON, *argv[1:]]
+
+
 def worker_argv(args: argparse.Namespace) -> list[str]:
     """The ``celery worker`` command line for ``deepfake worker`` and its options; whatever follows ``--``
     goes to celery unchanged."""
@@ -177,10 +185,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cmd_migrate()
     serve.announce_admin_key(settings)
-    # The embedded broker has one consumer; the solo pool keeps the model in that one process.
-    # --beat: the same process also queues due webhook retries and unsent batch items: serve needs nothing else.
     # Supervised: restarted if it stops unasked (see cli/supervisor.py), so accepted jobs still run.
-    worker = Supervisor(_worker_argv(["--pool", "solo", "--concurrency", "1", "--beat"], banner=args.verbose),
+    worker = Supervisor(serve_worker_argv(args.verbose),
                         stderr_to=None if args.verbose else lambda lines: quiet.forward(lines, sys.stderr))
     # uvicorn shuts down on SIGTERM and then raises the signal again under the handler that was there
     # before it: with Python's default one, this process would die on the spot and leave the worker running.

@@ -11,6 +11,9 @@ scheduler lines a minute. None of it is something the user can act on.
 - ``serve``'s embedded worker writes to a pipe; ``forward`` drops those same start-up lines, the
   periodic tasks' "due / received / succeeded" lines and the embedded broker's "no hostname" warning,
   and passes everything else, job lines included. (Its Celery banner is switched off with ``--quiet``.)
+- Run as root (a container, ``./dev serve`` in a VM), that worker would also print Celery's multi-line
+  "running the worker with superuser privileges" warning. ``SERVE_WORKER_PYTHON`` (a ``-W`` filter for the
+  worker's interpreter) ignores that one warning by its text; every other warning still shows.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ def _housekeeping() -> re.Pattern:
     periodic = "|".join(re.escape(name) for name in (DISPATCH_ITEMS, DISPATCH_WEBHOOKS, PURGE_EXPIRED, RECOVER_JOBS))
     return re.compile(rf"Scheduler: Sending due task .*\(({periodic})\)|Task ({periodic})\[[^\]]+\] "
                       r"(received|succeeded)|No hostname was supplied. Reverting to default 'localhost'")
+
+
+# Celery's SecurityWarning for a worker running as root: ``serve``'s worker is the user's own, on their machine.
+SERVE_WORKER_PYTHON = ["-W", "ignore:You're running the worker with superuser privileges:Warning"]
 
 
 def quiet_environment() -> None:

@@ -256,3 +256,19 @@ def test_every_command_describes_itself_in_plain_text():
             if isinstance(action, argparse._SubParsersAction):
                 listed = {choice.dest for choice in action._choices_actions if choice.help}
                 assert listed == set(action.choices), f"{parser.prog}: commands listed without a line"
+
+
+def test_serve_worker_hides_celerys_running_as_root_warning_and_no_other():
+    from cli.main import serve_worker_argv
+
+    argv = serve_worker_argv(verbose=False)
+    assert argv[argv.index("-m"):argv.index("-m") + 5] == ["-m", "celery", "-A", "workers.celery_app", "--quiet"]
+    python = argv[:argv.index("-m")]  # the interpreter and its options, as the worker is started
+    code = ("import warnings; from celery.platforms import _warn_or_raise_security_error as warn; "
+            "warn(0, 0, 0, 0, False); warnings.warn('a warning the user needs')")
+    proc = subprocess.run([*python, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "superuser" not in proc.stderr and "a warning the user needs" in proc.stderr, proc.stderr
+    shown = subprocess.run([*serve_worker_argv(verbose=True)[:1], "-c", code], capture_output=True, text=True,
+                           timeout=60)
+    assert "superuser privileges" in shown.stderr  # the check above would pass on a warning never raised
