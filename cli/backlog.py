@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from cli.files import media_files
+from cli.files import check_regular, media_files
 from core.settings import get_settings
 
 
@@ -126,7 +126,7 @@ def _submit_folder(client, state: _State, folder: Path, options: dict, progress:
     if state.batch_id is None:
         batch = _check(client.post("/v1/batches", json={"open": True, **options}))
         state.start(batch["id"])
-    files = media_files([str(folder)])
+    files = _uploadable(media_files([str(folder)]))
     todo = [f for f in files if f.relative_to(folder).as_posix() not in state.done]
     with tqdm(desc="uploading", unit="file", disable=not progress, initial=len(files) - len(todo),
               total=len(files)) as bar, ThreadPoolExecutor(parallel) as pool:
@@ -138,6 +138,21 @@ def _submit_folder(client, state: _State, folder: Path, options: dict, progress:
     if resp.status_code != 409:  # 409: closed by an earlier run
         _check(resp)
     return state.batch_id
+
+
+def _uploadable(files: list[Path]) -> list[Path]:
+    """The regular files; each other entry (a broken link, a named pipe) is named on stderr and left out:
+    there is nothing to upload, and reading a pipe would wait forever."""
+    from pipeline.errors import MediaError
+
+    kept = []
+    for path in files:
+        try:
+            check_regular(path)
+            kept.append(path)
+        except MediaError as exc:
+            print(f"skipped {path}: {exc.message}", file=sys.stderr)
+    return kept
 
 
 def _in_order_of_completion(futures: Iterator, in_flight: int) -> Iterator:

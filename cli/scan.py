@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from cli.files import check_regular
 from core.analysis import analyze, limits
 from core.settings import Settings, get_settings
 from pipeline import ErrorCode, FaceClassifier, ImageBatch, MediaError, media_type
@@ -43,8 +44,7 @@ def _rows(paths: list[Path], batch: ImageBatch) -> list[dict]:
 
 
 def _check_file(path: Path, settings: Settings) -> None:
-    if not path.is_file():
-        raise MediaError(ErrorCode.SOURCE_NOT_FOUND, "no such file")
+    check_regular(path)
     if path.stat().st_size > settings.max_upload_bytes:
         raise MediaError(ErrorCode.TOO_LARGE, "over the size limit")
 
