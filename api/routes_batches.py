@@ -1,4 +1,4 @@
-"""``/v1/batches``: submit a backlog, follow it, export its results, cancel it."""
+"""``/v1/batches``: submit a backlog, list a tenant's batches, follow one, export its results, cancel it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -18,10 +19,11 @@ from pydantic import ValidationError
 from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError, invalid
-from api.schemas import BatchOut, BatchRequest
+from api.schemas import BatchOut, BatchPage, BatchRequest
 from api.upload import receive_upload
 from api.urls import check_receiver_url
-from core import batches, sources, tenancy
+from core import batches, batchlist, sources, tenancy
+from core.joblist import BadListRequest
 from core.keys import Principal
 from core.tables import Batch
 from pipeline.classifier import model_identity
@@ -131,6 +133,24 @@ def _store_batch(session, store, spec: BatchRequest, manifest: Path, tenant: str
         session.commit()
         enqueue_ingest(batch.id)
     return batch
+
+
+@router.get("", response_model=BatchPage, summary="List batches, newest first")
+def list_batches(session: SessionDep, caller: JobsCaller, status: str | None = None, cursor: str | None = None,
+                 limit: int = Query(50, ge=1, le=batchlist.MAX_LIMIT)) -> BatchPage:
+    """The caller's tenant's batches (an admin key: every tenant's), each with the status, counts, progress,
+    throughput and ETA of ``GET /v1/batches/{id}``. ``status``: ``ingesting``, ``running``, ``completed`` or
+    ``canceled``; ``next_cursor`` (also ``links.next``) fetches the following page, as for ``GET /v1/jobs``."""
+    try:
+        page = batchlist.list_batches(session, caller, status=status, cursor=cursor, limit=limit)
+    except BadListRequest as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
+    links = {"self": "/v1/batches"}
+    if page.next_cursor:
+        links["next"] = "/v1/batches?" + urlencode({**({"status": status} if status else {}), "limit": limit,
+                                                    "cursor": page.next_cursor})
+    return BatchPage(items=[BatchOut.build(b.batch, b.counts, b.reused) for b in page.batches],
+                     next_cursor=page.next_cursor, links=links)
 
 
 @router.get("/{batch_id}", response_model=BatchOut, summary="Counts, progress, throughput and ETA")

@@ -225,3 +225,11 @@ class JobPage(BaseModel):
     items: list[JobSummary]
     next_cursor: str | None  # pass as ``cursor`` for the next page; null on the last one
     links: dict[str, str]
+
+
+class BatchPage(BaseModel):
+    """``GET /v1/batches``: each batch as ``GET /v1/batches/{id}`` shows it, newest first."""
+
+    items: list[BatchOut]
+    next_cursor: str | None  # pass as ``cursor`` for the next page; null on the last one
+    links: dict[str, str]

@@ -345,3 +345,75 @@ def test_manifest_items_a_text_column_cannot_hold_fail_alone(clean_db, monkeypat
     for ref in ("nul-in-url", "?"):
         assert (rows[ref].status, rows[ref].error_code) == ("failed", "invalid_item")
     assert rows["nul-in-url"].source_uri == "https://example.org/a\ufffd.jpg"
+
+
+def _listed_batch(session, tenant: str, minutes: int, items: int = 0, done: int = 0) -> str:
+    """A batch of ``tenant`` created ``minutes`` after 12:00 on 1 March 2026, running, with ``items`` items
+    of which the first ``done`` succeeded."""
+    from datetime import UTC, datetime, timedelta
+
+    from core import batches, jobs
+
+    batch = batches.create_batch(session, priority="bulk", dedup=True, callback_url=None, manifest_key=None,
+                                 tenant=tenant)
+    batch.created_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+    batch.status, batch.total = batches.RUNNING, items
+    session.commit()
+    made = [jobs.create_job(session, source_kind="url", source_uri=f"https://example.org/{i}.jpg",
+                            tenant=tenant, batch_id=batch.id) for i in range(items)]
+    for job in made[:done]:
+        jobs.succeed(session, job.id, {"kind": "image", "verdict": "real", "score": 0.1, "faces": []})
+    return batch.id
+
+
+@pytest.fixture
+def listed_batches(clean_db):
+    """Five of acme's batches (oldest first; the newest has 4 items, 1 done) and one of globex's, newer still."""
+    with session_scope() as s:
+        acme = [_listed_batch(s, "acme", m) for m in range(4)] + [_listed_batch(s, "acme", 4, items=4, done=1)]
+        globex = _listed_batch(s, "globex", 5, items=1)
+    return {"acme": acme, "globex": globex}
+
+
+def test_the_batch_list_is_the_tenants_own_newest_first_with_each_batchs_progress(listed_batches):
+    client = make_client(tenant="acme")
+    body = client.get("/v1/batches").json()
+    assert [b["id"] for b in body["items"]] == list(reversed(listed_batches["acme"]))
+    assert listed_batches["globex"] not in {b["id"] for b in body["items"]}
+    assert body["next_cursor"] is None and "next" not in body["links"]
+    newest = body["items"][0]
+    own = client.get(f"/v1/batches/{newest['id']}").json()  # the list shows what the batch's own GET shows
+    assert set(newest) == set(own)
+    assert {k: newest[k] for k in ("status", "total", "counts", "reused", "progress", "links")} == {
+        k: own[k] for k in ("status", "total", "counts", "reused", "progress", "links")}
+    assert (newest["status"], newest["total"], newest["progress"]) == ("running", 4, 0.25)
+    assert (newest["counts"]["succeeded"], newest["counts"]["queued"], newest["reused"]) == (1, 3, 0)
+    assert [b["id"] for b in make_client(tenant="globex").get("/v1/batches").json()["items"]] == [
+        listed_batches["globex"]]
+
+
+def test_the_batch_list_pages_by_cursor_without_gaps_or_repeats(listed_batches):
+    client = make_client(tenant="acme")
+    first = client.get("/v1/batches", params={"limit": 2}).json()
+    assert first["links"]["next"] == f"/v1/batches?limit=2&cursor={first['next_cursor']}"
+    with session_scope() as s:
+        _listed_batch(s, "acme", 10)  # newer than everything listed: belongs before page one, not in page two
+    seen, cursor = [b["id"] for b in first["items"]], first["next_cursor"]
+    while cursor:
+        page = client.get("/v1/batches", params={"limit": 2, "cursor": cursor}).json()
+        seen += [b["id"] for b in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == list(reversed(listed_batches["acme"]))
+
+
+def test_the_batch_list_filters_by_status_and_refuses_what_it_cannot_use(listed_batches):
+    client = make_client(tenant="acme")
+    with session_scope() as s:
+        cancelled = _listed_batch(s, "acme", 6)
+    client.post(f"/v1/batches/{cancelled}/cancel")
+    assert [b["id"] for b in client.get("/v1/batches", params={"status": "canceled"}).json()["items"]] == [cancelled]
+    for params in ({"status": "done"}, {"cursor": "not-a-cursor"}, {"limit": 0}, {"limit": 201}):
+        answer = client.get("/v1/batches", params=params)
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", params
+    everyone = make_client(scopes=("admin",)).get("/v1/batches").json()["items"]
+    assert len(everyone) == 7  # an admin key sees every tenant's
