@@ -3,7 +3,8 @@
 A moderator's path: open the page, enter a key, send two photos at once (one with a face, one without),
 see each verdict in words and the face's box with its score and heatmap, reload and find them again, see
 the list with thumbnails; a video's timeline, its frames that decided it and their heatmap; a batch's
-counts, progress and export. Every host but loopback is unresolvable to the browser.
+counts, progress and export; the list of batches, and a batch opened from it. Every host but loopback is
+unresolvable to the browser.
 ``./dev test`` installs chromium; where it cannot be installed this skips, except in CI, where it fails.
 Set ``DEEPFAKE_SCREENSHOTS=folder`` to keep the screenshots (the README's come from here).
 """
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from tests import media
-from tests.api_client import new_key
+from tests.api_client import auth, new_key
 from tests.conftest import require, shared_path
 
 WAIT_S = 120
@@ -366,6 +367,35 @@ def _batch_of_two_photos(base: str, key: str, tmp_path: Path) -> str:
         assert answer.status_code == 202, answer.text
     assert httpx.post(f"{base}/v1/batches/{batch['id']}/close", headers=headers, timeout=30).status_code == 200
     return batch["id"]
+
+
+def test_the_batch_list_shows_the_keys_batches_and_opens_one(api_only, browser):
+    """Batches made through the API are listed newest first, another tenant's not at all; choosing one opens
+    it in the batch view (no worker needed: open batches wait for their uploads)."""
+    from selenium.webdriver.common.by import By
+
+    key = new_key(tenant="acme")
+
+    def open_batch(with_key: str) -> str:
+        answer = httpx.post(f"{api_only}/v1/batches", json={"open": True}, headers=auth(with_key), timeout=30)
+        assert answer.status_code == 202, answer.text
+        return answer.json()["id"]
+
+    older, newer, theirs = open_batch(key), open_batch(key), open_batch(new_key(tenant="globex"))
+    browser.get(api_only + "/")
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    rows = ".batch-list .batch-row"
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 2, "the key's two batches listed", 20)
+    listed = [r.get_attribute("data-batch-id") for r in browser.find_elements(By.CSS_SELECTOR, rows)]
+    assert listed == [newer, older] and theirs not in listed
+    assert "Taking in items" in browser.find_element(By.CSS_SELECTOR, rows).text
+    browser.find_element(By.CSS_SELECTOR, f".batch-row[data-batch-id='{older}'] a.batch-open").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "batch-title").text == f"Batch {older}", "the batch opened", 20)
+    assert browser.find_element(By.CSS_SELECTOR, "#batch .batch-status").text == "Taking in items"
+    assert f"batch={older}" in browser.current_url
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
 
 
 def test_the_api_docs_show_the_operations_with_no_internet(api_only, browser):

@@ -68,6 +68,11 @@ export async function getBatch(id) {
   return (await call(`/v1/batches/${encodeURIComponent(id)}`)).json();
 }
 
+export async function listBatches(params) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
+  return (await call(`/v1/batches?${query}`)).json();
+}
+
 export async function listJobs(params) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
   return (await call(`/v1/jobs?${query}`)).json();

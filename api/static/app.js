@@ -1,7 +1,9 @@
-// The page: enter a key, send files or URLs, follow each job, read the result; the jobs being followed
-// (and the batch shown) are in the address (?jobs=id,id&batch=id), so a reload or a shared link shows them again.
+// The page: enter a key, send files or URLs, follow each job, read the result, open a batch from the list of
+// batches; the jobs being followed (and the batch shown) are in the address (?jobs=id,id&batch=id), so a
+// reload or a shared link shows them again.
 import { final, follow, key, mediaUrl, submitUrl, uploadFile } from "./api.js";
 import { batchView } from "./batch.js";
+import { batchList } from "./batches.js";
 import { clear, h } from "./dom.js";
 import { jobList } from "./jobs.js";
 import { errorPanel, resultView } from "./result.js";
@@ -149,11 +151,13 @@ function start() {
   $("message").hidden = true;
   const batchId = new URLSearchParams(location.search).get("batch");
   if (batchId) openBatch(batchId); else lists.refresh();
+  recentBatches.refresh();
   followedIds().reverse().forEach(openJob);
 }
 
 const lists = jobList($("list"), { open: openJob, openBatch, onError: showMessage });
 const batches = batchView($("batch"), { onError: showMessage, showItems: (id) => lists.showBatch(id) });
+const recentBatches = batchList($("batches"), { openBatch, onError: showMessage });
 $("batch-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const batchId = $("batch-id").value.trim();

@@ -5,7 +5,7 @@ import { clear, h } from "./dom.js";
 import { STATUSES } from "./words.js";
 
 const BATCH_ENDED = new Set(["completed", "canceled"]);
-const BATCH_STATUSES = { ingesting: "Taking in items", running: "Running", completed: "Finished", canceled: "Cancelled" };
+export const BATCH_STATUSES = { ingesting: "Taking in items", running: "Running", completed: "Finished", canceled: "Cancelled" };
 
 export function duration(seconds) {
   if (seconds == null) return "not known yet";
