@@ -22,7 +22,7 @@ def is_animated(path: str | Path) -> bool:
     try:
         with Image.open(path) as img:
             return bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return False
 
 

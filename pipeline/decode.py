@@ -1,13 +1,28 @@
-"""Safe image decoding: size checked from the header before any pixel is decoded."""
+"""Safe image decoding: size checked from the header before any pixel is decoded.
+
+The pixel limit is ours (``max_pixels``, ``DEEPFAKE_MAX_IMAGE_PIXELS``): ``image_too_large`` names it.
+Pillow has a fixed guard of its own, a ``DecompressionBombWarning`` on opening an image over 89 Mpx and a
+``DecompressionBombError`` over twice that. Its error is kept (it is reported as ``image_too_large``); its
+warning is ignored in every process that imports the pipeline, as are the ``UserWarning``s Pillow writes about a
+file's odd content ("Corrupt EXIF data"): a scan's user would see a raw Python warning, and the file's row
+already says what matters. (Where warnings are made errors, as in the tests, the bomb warning is caught
+as ``image_too_large`` too.)
+"""
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ErrorCode, MediaError
+from pipeline.sniff import SNIFF_BYTES, sniff
+
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 def register_formats() -> None:
@@ -34,12 +49,34 @@ def load_image(path: str | Path, max_pixels: int) -> np.ndarray:
             _check_pixels(img.size, max_pixels)
             img = _decode(img)
     except UnidentifiedImageError as exc:
-        raise MediaError(ErrorCode.UNSUPPORTED_MEDIA, "not an image format we can decode") from exc
-    except Image.DecompressionBombError as exc:  # Pillow's own guard fired before ours
-        raise MediaError(ErrorCode.IMAGE_TOO_LARGE, str(exc)) from exc
+        raise _unidentified(path) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # Pillow's guard, before ours
+        raise MediaError(ErrorCode.IMAGE_TOO_LARGE, _bomb_message(exc, max_pixels)) from exc
     except (OSError, ValueError, SyntaxError) as exc:  # the header itself is broken
         raise MediaError(ErrorCode.CORRUPT_MEDIA, f"the image cannot be decoded: {exc}") from exc
     return np.asarray(img)
+
+
+def _unidentified(path: Path) -> MediaError:
+    """Pillow knows no format in the file: ``corrupt_media`` when its first bytes are those of an image format
+    we read (a PNG signature followed by garbage), else ``unsupported_media``."""
+    with open(path, "rb") as f:
+        found = sniff(f.read(SNIFF_BYTES))
+    if found is not None and found.kind == "image":
+        name = found.mime.removeprefix("image/").upper()
+        return MediaError(ErrorCode.CORRUPT_MEDIA, f"the file starts as {name} but its content cannot be decoded")
+    return MediaError(ErrorCode.UNSUPPORTED_MEDIA, "not an image format we can decode")
+
+
+def _bomb_message(exc: Exception, max_pixels: int) -> str:
+    """Pillow's message says "Image size (N pixels) exceeds limit of ..."; ours names our limit."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = int(found.group(1)) if found else None
+    if pixels is None:
+        return f"the image is over the limit of {max_pixels} pixels"
+    if pixels > max_pixels:
+        return f"{pixels} pixels, over the limit of {max_pixels}"
+    return f"{pixels} pixels, more than the image decoder opens"
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:

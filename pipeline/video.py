@@ -79,7 +79,10 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)") \
             from exc
     if not container.streams.video:
+        streams = len(container.streams)
         container.close()
+        if not streams and has_video_track(path) is not False:  # a container header followed by garbage
+            raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)")
         raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)")
     return container
 

@@ -110,3 +110,47 @@ def test_avif_and_heic_decode(tmp_path, fmt):
     decoded = load_image(path, max_pixels=10**7)
     assert decoded.shape == (512, 512, 3)
     assert np.abs(decoded.astype(int) - media.astronaut()).mean() < 12
+
+
+GARBAGE = b"garbage and not the data the header promised " * 4  # no comma: in a GIF it starts a frame
+HEADERS_THEN_GARBAGE = {
+    "png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff\xe0", "gif": b"GIF89a", "webp": b"RIFF\x10\x00\x00\x00WEBP",
+    "mp4": b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00", "mov": b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00",
+    "webm": b"\x1a\x45\xdf\xa3", "avi": b"RIFF\x10\x00\x00\x00AVI ",
+}
+
+
+@pytest.mark.parametrize("kind", HEADERS_THEN_GARBAGE)
+def test_a_known_header_followed_by_garbage_is_corrupt_not_unsupported(tmp_path, kind):
+    """The format is recognised, its content does not decode: ``corrupt_media``, as the service reports it."""
+    from pipeline import media_type, probe_video
+
+    path = media.write(tmp_path / "input", HEADERS_THEN_GARBAGE[kind] + GARBAGE)
+    with pytest.raises(MediaError) as caught:
+        found = media_type(path)
+        load_image(path, max_pixels=50_000_000) if found.kind == "image" else probe_video(path)
+    assert caught.value.code == ErrorCode.CORRUPT_MEDIA, caught.value.message
+
+
+def test_an_image_over_the_decoders_own_warning_size_is_image_too_large(tmp_path):
+    """100 Mpx: past Pillow's warning (89 Mpx), under its refusal (179 Mpx); our limit decides."""
+    path = media.write(tmp_path / "big.png", media.png_bomb(10_000, 10_000))
+    with pytest.raises(MediaError) as caught:
+        load_image(path, max_pixels=50_000_000)
+    assert caught.value.code == ErrorCode.IMAGE_TOO_LARGE and "over the limit of 50000000" in caught.value.message
+
+
+def test_a_scan_of_big_and_broken_images_prints_no_python_warning(tmp_path):
+    """As a user runs it (warnings not made errors): rows with our codes, nothing on stderr."""
+    import subprocess
+    import sys
+
+    media.write(tmp_path / "big.png", media.png_bomb(10_000, 10_000))
+    media.write(tmp_path / "huge.png", media.png_bomb())
+    media.write(tmp_path / "broken.tif", b"II*\x00" + GARBAGE)
+    code = ("import sys; from pathlib import Path; from cli.scan import scan_files; from core.settings import "
+            "get_settings; print([r['error']['code'] for r in scan_files(sorted(Path(sys.argv[1]).iterdir()), None, "
+            "get_settings())])")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.strip() == "['image_too_large', 'corrupt_media', 'image_too_large']"
