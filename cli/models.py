@@ -48,10 +48,12 @@ def _train_detector(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
     from pipeline.evaluation import evaluate_datasets
 
     report = evaluate_datasets(args.data, args.model, detect=args.detect, perturb=args.perturb,
-                               plots_dir=args.plots, limit=args.limit, seed=args.seed)
+                               plots_dir=args.plots, limit=args.limit, seed=args.seed,
+                               runtime=get_settings().inference_runtime)
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text)

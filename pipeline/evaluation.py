@@ -99,9 +99,11 @@ def _scored_report(classifier: FaceClassifier, labels: np.ndarray, scores: np.nd
 
 def evaluate_datasets(datas: list[str | Path], model: str | Path | None = None, *, detect: bool = False,
                       perturb: bool = False, plots_dir: str | Path | None = None, limit: int | None = None,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, runtime: str = "auto") -> dict:
     """Metrics per dataset (``by_dataset``) and for all of them together (top level).
 
+    ``runtime`` as for ``load_classifier`` (``onnx-int8`` measures the int8 quantization); the
+    report names the model's version and the runtime that scored it.
     ``limit`` caps the images per dataset (a seeded random subset). With ``perturb`` the report
     gains ``robustness``: perturbation name -> ROC-AUC, recall and false-positive rate at the
     threshold, on the combined set. Raises FileNotFoundError for a folder without images.
@@ -109,7 +111,7 @@ def evaluate_datasets(datas: list[str | Path], model: str | Path | None = None, 
     from pipeline.threads import limit_threads
 
     limit_threads(1)  # the detector's OpenMP pool must not spin against TensorFlow's threads
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, runtime=runtime)
     loaded = {dataset_name(d): _load(d, limit, seed) for d in datas}
     labels = np.concatenate([lab for _p, lab in loaded.values()])
     by_dataset, scores = {}, []
@@ -122,7 +124,8 @@ def evaluate_datasets(datas: list[str | Path], model: str | Path | None = None, 
     if not found.any():
         raise ValueError("no face was found in any image: nothing to evaluate (try without --detect)")
     report = build_report(classifier, ", ".join(loaded), labels[found], scores[found], plots_dir, seed)
-    report.update(no_face=int((~found).sum()), detect=detect, by_dataset=by_dataset)
+    report.update(no_face=int((~found).sum()), detect=detect, by_dataset=by_dataset,
+                  model_version=classifier.spec.version, runtime=classifier.runtime)
     if perturb:
         paths = [str(p) for ps, _l in loaded.values() for p in ps]
         report["robustness"] = {}
