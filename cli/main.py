@@ -112,7 +112,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     if _auth_refused(args.host):
-        return 2
+        return failures.EXIT_USAGE
     cmd_migrate()
     uvicorn.run("api.app:app", host=args.host, port=args.port, workers=args.workers)
     return 0
@@ -176,7 +176,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cli import serve
 
     if _auth_refused(args.host):
-        return 2
+        return failures.EXIT_USAGE
     try:
         sock = serve.listening_socket(args.host, args.port)
     except serve.PortTaken as exc:

@@ -272,3 +272,13 @@ def test_serve_worker_hides_celerys_running_as_root_warning_and_no_other():
     shown = subprocess.run([*serve_worker_argv(verbose=True)[:1], "-c", code], capture_output=True, text=True,
                            timeout=60)
     assert "superuser privileges" in shown.stderr  # the check above would pass on a warning never raised
+
+
+@pytest.mark.parametrize("command", ["api", "serve"])
+def test_auth_off_beyond_loopback_is_a_configuration_error(command):
+    """Exit status 2, as README says and as the other configuration errors use; nothing starts."""
+    proc = _cli(command, "--host", "0.0.0.0", "--port", str(_free_port()), env={**os.environ, "DEEPFAKE_AUTH": "off"})
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and "DEEPFAKE_AUTH=off" in line and "0.0.0.0" in line
+    readme = (REPO / "README.md").read_text()
+    assert "loopback (one `error:` line, exit status 2" in readme
