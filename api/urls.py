@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.errors import ApiError
-from core.netguard import ForbiddenURL, Unresolvable, check_url
+from core.netguard import BadScheme, ForbiddenURL, Unresolvable, check_url
 from core.settings import Settings
 
 
@@ -15,6 +15,9 @@ def check_receiver_url(url: str, settings: Settings) -> str:
         raise ApiError(422, "invalid_request", f"the URL is longer than {settings.max_url_length} characters")
     try:
         check_url(url, settings.webhook_allow_private)
+    except BadScheme as exc:  # no setting changes this one: the hint below would send people looking for one
+        raise ApiError(422, "forbidden_url", f"{url}: {exc}: give the receiver's http:// or https:// address") \
+            from exc
     except ForbiddenURL as exc:
         raise ApiError(422, "forbidden_url", f"{url}: {exc}: receivers must be public http(s) addresses; "
                        "WEBHOOK_ALLOW_PRIVATE=true lets loopback and private ones in (local testing)") from exc

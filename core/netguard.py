@@ -27,6 +27,10 @@ class ForbiddenURL(ValueError):
     pass
 
 
+class BadScheme(ForbiddenURL):
+    """Not an http(s) URL with a host (``ftp://``, ``file://``, ``https:///x``): no setting lets it in."""
+
+
 class Unresolvable(ValueError):
     """The URL's host has no address (no such name, or DNS did not answer)."""
 
@@ -39,11 +43,11 @@ def _is_public(address: str) -> bool:
 
 
 def check_url(url: str, allow_private: bool = False, resolve: Resolver | None = None) -> list[str]:
-    """Resolve the URL's host once; return its addresses, sorted. Raises ``ForbiddenURL`` (not http(s),
-    or an address that is not public) or ``Unresolvable``."""
+    """Resolve the URL's host once; return its addresses, sorted. Raises ``ForbiddenURL`` (``BadScheme``: not
+    http(s) with a host; else an address that is not public) or ``Unresolvable``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ForbiddenURL("only http and https URLs with a host are accepted")
+        raise BadScheme("only http and https URLs with a host are accepted")
     try:
         infos = (resolve or socket.getaddrinfo)(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                                                 type=socket.SOCK_STREAM)

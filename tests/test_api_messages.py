@@ -45,6 +45,16 @@ def test_a_loopback_receiver_is_refused_naming_the_setting_that_allows_it(clean_
     assert error["code"] == "forbidden_url" and "WEBHOOK_ALLOW_PRIVATE=true" in error["message"]
 
 
+@pytest.mark.parametrize("receiver", ["ftp://example.org/hook", "file:///etc/hook", "https:///no-host"])
+def test_a_receiver_that_is_not_http_is_told_so_without_the_private_address_setting(clean_db, receiver):
+    """An upload's callback_url (a form field, checked by the service rather than the schema)."""
+    with make_client() as client:
+        error = _error(client.post("/v1/jobs", files={"file": ("a.jpg", media.jpeg_bytes(media.no_face()))},
+                                   data={"callback_url": receiver}), 422)
+    assert error["code"] == "forbidden_url" and "http:// or https://" in error["message"], error["message"]
+    assert "ALLOW_PRIVATE" not in error["message"] and receiver in error["message"]
+
+
 def _no_such_host(monkeypatch, host: str) -> None:
     real = socket.getaddrinfo
 
