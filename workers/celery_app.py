@@ -3,7 +3,8 @@
 Settings chosen from measurements (see README "Operating workers"):
 late acknowledgement plus ``task_reject_on_worker_lost`` so a job whose worker
 process dies is delivered again; prefetch 1 because jobs are long; results
-live in the database, so Celery stores none.
+live in the database, so Celery stores none. The tasks the beat schedules log a database outage as one
+line per tick and carry on at the next (``workers.periodic``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from core.settings import Settings, get_settings
+from workers import periodic
 
 PROCESS_JOB = "deepfake.process_job"
 PROCESS_JOBS = "deepfake.process_jobs"
@@ -25,6 +27,8 @@ DISPATCH_WEBHOOKS = "deepfake.dispatch_webhooks"
 DISPATCH_ITEMS = "deepfake.dispatch_items"
 PURGE_EXPIRED = "deepfake.purge_expired"
 RECOVER_JOBS = "deepfake.recover_jobs"
+# Every task the beat schedules (make_celery below): a database outage is one line per tick for these.
+PERIODIC_TASKS = (DISPATCH_WEBHOOKS, DISPATCH_ITEMS, RECOVER_JOBS, PURGE_EXPIRED)
 INTERACTIVE_QUEUE = "interactive"
 WEBHOOK_QUEUE = "webhooks"  # its own queue: a backlog of media never holds up notifications
 BULK_QUEUE = "bulk"
@@ -82,6 +86,7 @@ def make_celery(settings: Settings) -> Celery:
                        # Jobs whose worker or message was lost (workers.recovery).
                        "recover-jobs": {"task": RECOVER_JOBS, "schedule": settings.recover_interval_s},
                        **_retention_schedule(settings)},
+        task_annotations=periodic.annotations(PERIODIC_TASKS),
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         task_serializer="json",
         accept_content=["json"],
