@@ -57,7 +57,7 @@ def list_batches(session: Session, principal: Principal, *, status: str | None =
     more, rows = len(rows) > limit, rows[:limit]
     counts, reused = item_counts(session, [batch.id for batch in rows])
     listed = [Listed(batch, counts[batch.id], reused[batch.id]) for batch in rows]
-    return Page(listed, encode_cursor(rows[-1]) if more else None)  # type: ignore[arg-type]  # (created_at, id)
+    return Page(listed, encode_cursor(rows[-1]) if more else None)  # the job list's cursor: (created_at, id)
 
 
 def item_counts(session: Session, batch_ids: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
