@@ -296,5 +296,9 @@ def export_detector(cfg: DetectorConfig, model_dir: Path | None = None) -> Path:
     print(json.dumps(meta["validation"], indent=2))
     from pipeline.onnx_export import export_model_dir
 
+    from pipeline.quantize import quantize_model_dir
+
     print(f"ONNX export: {export_model_dir(model_dir)}")
+    # Calibrated on the training data's own train splits, never validation or test.
+    print(f"int8 quantization: {quantize_model_dir(model_dir, cfg.data)}")
     return model_dir

@@ -112,6 +112,10 @@ def test_two_head_training_resumes_exports_and_scores_per_model(two_families, tm
     assert set(scores[0].model_scores) == {"tiny-two-head/blend", "tiny-two-head/synthetic"}
     assert all(0 <= s.score <= 1 for s in scores)
     assert [m["name"] for m in classifier.spec.models()] == sorted(scores[0].model_scores)
+    # The export also writes the int8 quantization, calibrated on the train splits.
+    assert meta["onnx"]["file"] == "model.onnx" and (model_dir / meta["onnx"]["file"]).is_file()
+    assert meta["onnx_int8"]["calibration"].endswith("train splits of swaps, synthetic")
+    assert load_classifier(model_dir, runtime="onnx-int8").spec.version == "0.0.1+int8"
 
 
 def test_evaluate_two_roots_reports_each_family_and_all(two_families, tmp_path, capsys):
