@@ -1,4 +1,5 @@
-"""``GET /v1/jobs``: newest first, filters, cursor pages, one tenant's jobs only; a job's stored media."""
+"""``GET /v1/jobs``: newest first, filters, cursor pages, one tenant's jobs only; a job's stored media; the indexes
+the job and batch lists read on Postgres."""
 
 from __future__ import annotations
 
@@ -131,3 +132,74 @@ def test_the_stored_media_comes_back_to_its_tenant_only(clean_db):
 def test_media_not_kept_answers_media_gone(acme_jobs):
     answer = make_client(tenant="acme").get(f"/v1/jobs/{acme_jobs['ids'][0]}/media")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "media_gone"
+
+
+def _list_query_plans(run_list) -> list[str]:
+    """The Postgres plans of the SELECTs that ``run_list`` sends, as sent, with sequential scans ruled out
+    (a test table is small enough for a scan to win on cost; what matters is which index can serve)."""
+    from sqlalchemy import event
+
+    from core.db import engine
+
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "ORDER BY" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(engine(), "before_cursor_execute", record)
+    try:
+        run_list()
+    finally:
+        event.remove(engine(), "before_cursor_execute", record)
+    assert sent, "the list sent no ordered SELECT"
+    plans = []
+    with engine().connect() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, parameters in sent:
+            plans.append("\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)))
+        conn.rollback()
+    return plans
+
+
+def _acme() -> object:
+    from core.keys import Principal
+
+    return Principal(key_id=None, tenant="acme", scopes=frozenset({"jobs"}))
+
+
+def test_a_tenants_job_list_reads_its_index_newest_first_without_sorting(acme_jobs):
+    from core import joblist
+
+    def first_and_second_page() -> None:
+        with session_scope() as s:
+            page = joblist.list_jobs(s, _acme(), joblist.Filters(), limit=2)
+            joblist.list_jobs(s, _acme(), joblist.Filters(), cursor=page.next_cursor, limit=2)
+
+    plans = _list_query_plans(first_and_second_page)
+    assert len(plans) == 2
+    for plan in plans:
+        assert "Index Scan Backward using ix_jobs_tenant_created_at_id" in plan, plan
+        assert "Sort" not in plan, plan
+
+
+def test_a_tenants_batch_list_reads_its_index_newest_first_without_sorting(clean_db):
+    from core import batchlist
+
+    with session_scope() as s:
+        for minutes in range(3):
+            batch = batches.create_batch(s, priority="bulk", dedup=True, callback_url=None, manifest_key=None,
+                                         tenant="acme")
+            batch.created_at = T0 + timedelta(minutes=minutes)
+        s.commit()
+
+    def first_and_second_page() -> None:
+        with session_scope() as s:
+            page = batchlist.list_batches(s, _acme(), limit=2)
+            batchlist.list_batches(s, _acme(), cursor=page.next_cursor, limit=2)
+
+    plans = [plan for plan in _list_query_plans(first_and_second_page) if "batches" in plan]
+    assert len(plans) == 2
+    for plan in plans:
+        assert "Index Scan Backward using ix_batches_tenant_created_at_id" in plan, plan
+        assert "Sort" not in plan, plan
