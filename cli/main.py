@@ -25,11 +25,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cli.scan import MODEL_FORMS, ScanPool, model_problem, scan_files, scan_processes
+    from pipeline.classifier import inference_runtime
 
     settings = get_settings()
     if problem := model_problem(args.model or settings.model_path):
         source = "--model" if args.model else "DEEPFAKE_MODEL_PATH"
         return failures.fail(f"{source}: {problem}; give {MODEL_FORMS}", failures.EXIT_USAGE)
+    try:  # before any process starts: scanning processes would otherwise each fail to load it, over and over
+        runs_on = inference_runtime(args.model or settings.model_path, settings.inference_runtime)
+    except (OSError, ValueError) as exc:  # e.g. DEEPFAKE_INFERENCE_RUNTIME=onnx and no ONNX export
+        return failures.fail(f"the model cannot be loaded: {exc}", failures.EXIT_USAGE)
+    if runs_on == "tensorflow":
+        quiet.import_tensorflow()  # with ONNX Runtime a scan never needs TensorFlow
     files = media_files(args.paths)
     if not files:
         print("no media files found", file=sys.stderr)
@@ -411,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=process_count,
                    help="scanning processes, 1 to twice the cores (default: one per core from 64 files on, "
                         "else one)")
-    p.set_defaults(func=cmd_scan, tensorflow=True)
+    p.set_defaults(func=cmd_scan)  # imports TensorFlow itself, only when the model runs on Keras
 
     _add_servers(sub)
 

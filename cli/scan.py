@@ -132,18 +132,17 @@ def _start_scanner(model_path: str | None) -> None:
     global _scanner
     from cli import quiet
 
-    quiet.import_tensorflow()  # a spawned child: its own start-up lines, kept off the terminal as in the parent
-    import tensorflow as tf
-
     from pipeline import load_classifier
+    from pipeline.classifier import inference_runtime
     from pipeline.threads import limit_threads
 
-    limit_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     settings = get_settings()
-    _scanner = load_classifier(model_path or settings.model_path, settings.classify_batch_size,
-                               runtime=settings.inference_runtime, threads=1)
+    model_path = model_path or settings.model_path
+    if inference_runtime(model_path, settings.inference_runtime) == "tensorflow":
+        quiet.import_tensorflow()  # a spawned child: its own start-up lines, kept off the terminal as in the parent
+    limit_threads(1)
+    _scanner = load_classifier(model_path, settings.classify_batch_size, runtime=settings.inference_runtime,
+                               threads=1, inter_op_threads=1)
 
 
 def _scan_chunk(paths: list[Path]) -> list[dict]:

@@ -282,3 +282,25 @@ def test_auth_off_beyond_loopback_is_a_configuration_error(command):
     assert proc.returncode == 2 and "DEEPFAKE_AUTH=off" in line and "0.0.0.0" in line
     readme = (REPO / "README.md").read_text()
     assert "loopback (one `error:` line, exit status 2" in readme
+
+
+def test_a_runtime_the_model_cannot_run_stops_a_parallel_scan_before_any_process_starts(tmp_path):
+    import json
+    import shutil
+
+    from pipeline.classifier import FAST_MODEL_DIR
+    from tests import media
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(FAST_MODEL_DIR, model_dir)
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta.pop("onnx", None)
+    (model_dir / "model.json").write_text(json.dumps(meta))
+    photos = []
+    for name in ("a.jpg", "b.jpg"):
+        photos.append(tmp_path / name)
+        media.write(photos[-1], media.jpeg_bytes(media.astronaut()))
+    env = {**os.environ, "DEEPFAKE_INFERENCE_RUNTIME": "onnx"}
+    proc = _cli("scan", "--model", str(model_dir), "--processes", "2", *map(str, photos), env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and "the model cannot be loaded" in line and "no ONNX export" in line
