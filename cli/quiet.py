@@ -39,9 +39,9 @@ _TF_NOISE = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\
 def _housekeeping() -> re.Pattern:
     """Celery's lines for the beat's periodic tasks: sent by the beat, received and finished by the worker.
     (Built on first use: ``scan`` never needs Celery.)"""
-    from workers.celery_app import DISPATCH_ITEMS, DISPATCH_WEBHOOKS, PURGE_EXPIRED, RECOVER_JOBS
+    from workers.celery_app import PERIODIC_TASKS
 
-    periodic = "|".join(re.escape(name) for name in (DISPATCH_ITEMS, DISPATCH_WEBHOOKS, PURGE_EXPIRED, RECOVER_JOBS))
+    periodic = "|".join(re.escape(name) for name in PERIODIC_TASKS)
     return re.compile(rf"Scheduler: Sending due task .*\(({periodic})\)|Task ({periodic})\[[^\]]+\] "
                       r"(received|succeeded)|No hostname was supplied. Reverting to default 'localhost'")
 
