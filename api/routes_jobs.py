@@ -22,7 +22,7 @@ from core.tables import Job
 from core.text import storable
 from pipeline.classifier import model_identity
 from pipeline.errors import ErrorCode
-from pipeline.sniff import sniff
+from pipeline.sniff import accepted_formats, sniff
 from workers.batches import dispatch_items
 from workers.celery_app import enqueue_job, queue_depth
 from workers.webhooks import enqueue_deliveries
@@ -47,8 +47,8 @@ def _media_type(received: ReceivedFile) -> str:
     if media is None or media.kind not in SUPPORTED_KINDS:
         what = media.mime if media else "this file type"
         raise ApiError(415, "unsupported_media",
-                       f"{what} is not supported; send a JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIC image, "
-                       "or an MP4, MOV, WebM, AVI or MKV video")
+                       f"{what} is not supported; send an image ({accepted_formats('image')}) "
+                       f"or a video ({accepted_formats('video')})")
     return media.mime
 
 

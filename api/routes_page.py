@@ -12,9 +12,6 @@ which only the files are used: its Swagger UI is 5.x, which reads the OpenAPI 3.
 
 from __future__ import annotations
 
-import ast
-import inspect
-from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from pipeline.sniff import MediaType, sniff
+from pipeline.sniff import accepted_formats
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
@@ -31,37 +28,6 @@ DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
 router = APIRouter(include_in_schema=False)
-
-
-# How a format is written for people where its MIME subtype, upper-cased, is not it.
-FORMAT_NAMES = {"webp": "WebP", "webm": "WebM", "quicktime": "MOV", "x-msvideo": "AVI", "x-matroska": "MKV"}
-
-
-def accepted_mimes() -> list[tuple[str, str]]:
-    """(kind, MIME type) of every format ``pipeline.sniff.sniff`` accepts, in its order, read from the
-    ``MediaType(kind, mime)`` it returns: the page's list can not fall behind the one that decides."""
-    found = []
-    for call in ast.walk(ast.parse(inspect.getsource(sniff))):
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == MediaType.__name__:
-            kind, mime = call.args  # the mime may be a choice: `"video/webm" if ... else "video/x-matroska"`
-            found += [(ast.literal_eval(kind), text.value) for text in ast.walk(mime)
-                      if isinstance(text, ast.Constant) and isinstance(text.value, str)]
-    if not found:
-        raise RuntimeError("pipeline.sniff returns no MediaType(kind, mime) this can read")
-    return found
-
-
-def format_name(mime: str) -> str:
-    subtype = mime.split("/")[1]
-    return FORMAT_NAMES.get(subtype, subtype.removeprefix("x-").upper())
-
-
-@cache
-def accepted_formats() -> str:
-    """The drop zone's hint: "JPEG, PNG, …; MP4, MOV, …" (photos, then videos)."""
-    mimes = accepted_mimes()
-    return "; ".join(", ".join(dict.fromkeys(format_name(m) for k, m in mimes if k == kind))
-                     for kind in ("image", "video"))
 
 
 @router.get("/")

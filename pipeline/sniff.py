@@ -14,6 +14,39 @@ class MediaType:
     mime: str
 
 
+JPEG = MediaType("image", "image/jpeg")
+PNG = MediaType("image", "image/png")
+WEBP = MediaType("image", "image/webp")
+BMP = MediaType("image", "image/bmp")
+GIF = MediaType("image", "image/gif")
+TIFF = MediaType("image", "image/tiff")
+AVIF = MediaType("image", "image/avif")  # Pillow decodes AVIF (an AVIF sequence: its first image)
+HEIC = MediaType("image", "image/heic")  # phones' photos; decoded through pillow-heif
+AVI = MediaType("video", "video/x-msvideo")
+WEBM = MediaType("video", "video/webm")
+MKV = MediaType("video", "video/x-matroska")
+MOV = MediaType("video", "video/quicktime")
+MP4 = MediaType("video", "video/mp4")
+# Everything ``sniff`` recognises, photos then videos: the one list the page's hint and the API's refusal quote.
+ACCEPTED = (JPEG, PNG, WEBP, BMP, GIF, TIFF, AVIF, HEIC, MP4, MOV, WEBM, AVI, MKV)
+# How a format is written for people where its MIME subtype, upper-cased, is not it.
+FORMAT_NAMES = {"webp": "WebP", "webm": "WebM", "quicktime": "MOV", "x-msvideo": "AVI", "x-matroska": "MKV"}
+
+
+def format_name(media: MediaType) -> str:
+    """A format's everyday name: "JPEG", "WebP", "MOV"."""
+    subtype = media.mime.split("/")[1]
+    return FORMAT_NAMES.get(subtype, subtype.removeprefix("x-").upper())
+
+
+def accepted_formats(kind: str | None = None) -> str:
+    """The accepted formats in words, "JPEG, PNG, ... HEIC" (one ``kind``: "image" or "video"), or with
+    no kind "JPEG, ..., HEIC; MP4, MOV, WebM, AVI, MKV" (photos; videos)."""
+    if kind is not None:
+        return ", ".join(format_name(m) for m in ACCEPTED if m.kind == kind)
+    return "; ".join(accepted_formats(k) for k in ("image", "video"))
+
+
 def _is_ftyp(head: bytes) -> bool:
     return head[4:8] == b"ftyp"
 
@@ -21,25 +54,25 @@ def _is_ftyp(head: bytes) -> bool:
 def sniff(head: bytes) -> MediaType | None:
     """The media type of a file from its first ``SNIFF_BYTES`` bytes, or None."""
     if head.startswith(b"\xff\xd8\xff"):
-        return MediaType("image", "image/jpeg")
+        return JPEG
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return MediaType("image", "image/png")
+        return PNG
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return MediaType("image", "image/webp")
+        return WEBP
     if head.startswith(b"BM"):
-        return MediaType("image", "image/bmp")
+        return BMP
     if head[:6] in (b"GIF87a", b"GIF89a"):
-        return MediaType("image", "image/gif")
+        return GIF
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return MediaType("image", "image/tiff")
+        return TIFF
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return MediaType("video", "video/x-msvideo")
+        return AVI
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return MediaType("video", "video/webm" if b"webm" in head else "video/x-matroska")
+        return WEBM if b"webm" in head else MKV
     if _is_ftyp(head):
         if head[8:12] in (b"avif", b"avis"):
-            return MediaType("image", "image/avif")  # Pillow decodes AVIF (an AVIF sequence: its first image)
+            return AVIF
         if head[8:12] in HEIF_BRANDS:
-            return MediaType("image", "image/heic")  # phones' photos; decoded through pillow-heif
-        return MediaType("video", "video/quicktime" if head[8:10] == b"qt" else "video/mp4")
+            return HEIC
+        return MOV if head[8:10] == b"qt" else MP4
     return None

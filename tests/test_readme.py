@@ -21,3 +21,11 @@ def test_the_video_sampling_rule_is_the_readmes(seconds, frames):
     said = {2: "A 2 s or 4 s clip gets 16", 4: "A 2 s or 4 s clip gets 16", 6: "a 6 s clip 24",
             8: "one of 8 s or longer 32", 60: "one of 8 s or longer 32"}[seconds]
     assert said in README
+
+
+def test_the_readmes_415_row_names_every_accepted_format():
+    from pipeline.sniff import ACCEPTED, format_name
+
+    row = next(line for line in README.splitlines() if line.startswith("| 415 |"))
+    for media in ACCEPTED:
+        assert format_name(media) in row, format_name(media)
