@@ -1,9 +1,11 @@
 """Reading jobs beyond one by ID: ``GET /v1/jobs`` (the list), and the pictures a job keeps (its media, its
-thumbnail, its faces' heatmaps, a video's decisive frames) for the page."""
+thumbnail, its faces' heatmaps, a video's decisive frames) for the page. A picture is served from where the
+job's result links it: for a reused result, the pictures of the job that analysed the same bytes."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -85,18 +87,38 @@ def job_media(job_id: str, session: SessionDep, store: BlobStoreDep, settings: S
 def face_heatmap(job_id: str, face: int, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
                  caller: JobsCaller) -> FileResponse:
     """An RGBA PNG to stretch over ``faces[face].heatmap.region`` of the image; 404 when that face has none."""
-    job = owned_job(session, job_id, caller)
-    if heatmaps.key(job_id, face) not in heatmaps.stored_keys(job_id, job.result):
-        raise ApiError(404, "not_found", f"job {job_id} has no heatmap for face {face}")
-    return send_blob(store, heatmaps.key(job_id, face), "image/png", settings, "this heatmap is no longer stored")
+    return _send_picture(session, store, settings, caller, job_id, lambda r: _heatmap_link(r, face),
+                         "image/png", f"heatmap for face {face}")
 
 
-def _send_picture(session, store, settings, caller, job_id: str, key: str, media_type: str, what: str):
-    """A picture ``job_id``'s result links to, to its owner; 404 when the result links none at ``key``."""
+def _face(result: dict, face: int) -> dict:
+    faces = result.get("faces") or []
+    return faces[face] if 0 <= face < len(faces) else {}
+
+
+def _heatmap_link(result: dict, face: int) -> str | None:
+    return (_face(result, face).get("heatmap") or {}).get("url")
+
+
+def _frame_link(result: dict, face: int, rank: int) -> str | None:
+    frames = _face(result, face).get("frames") or []
+    return frames[rank].get("url") if 0 <= rank < len(frames) else None
+
+
+def _send_picture(session, store, settings, caller, job_id: str, link: Callable[[dict], str | None],
+                  media_type: str, what: str) -> FileResponse:
+    """The picture ``job_id``'s result links at ``link``, to the job's owner; 404 when it links none.
+
+    A reused result links the pictures of the job that analysed the media (``core.heatmaps``): that job is
+    of the same tenant (dedup never crosses tenants), which is checked again here before anything is read."""
     job = owned_job(session, job_id, caller)
-    if key not in heatmaps.stored_keys(job_id, job.result):
+    url = link(job.result or {})
+    picture = heatmaps.picture_at(url) if url else None
+    if picture is None:
         raise ApiError(404, "not_found", f"job {job_id} has no {what}")
-    return send_blob(store, key, media_type, settings, f"this {what} is no longer stored")
+    if picture.job_id != job.id and tenancy.owned(session, Job, picture.job_id, caller) is None:
+        raise ApiError(404, "media_gone", f"this {what} is no longer stored")
+    return send_blob(store, picture.key, media_type, settings, f"this {what} is no longer stored")
 
 
 @router.get("/{job_id}/thumbnail.jpg", summary="A small picture of the job's media, for lists",
@@ -105,8 +127,8 @@ def job_thumbnail(job_id: str, session: SessionDep, store: BlobStoreDep, setting
                   caller: JobsCaller) -> FileResponse:
     """A JPEG whose longer side is at most 160 px: the photo, or a video's highest-scoring face's frame.
     404 when the job has none (not finished, failed, ``retain_media=false``, or a batch item)."""
-    return _send_picture(session, store, settings, caller, job_id, heatmaps.thumbnail_key(job_id),
-                         "image/jpeg", "thumbnail")
+    return _send_picture(session, store, settings, caller, job_id, lambda r: r.get("thumbnail"), "image/jpeg",
+                         "thumbnail")
 
 
 @router.get("/{job_id}/faces/{face}/frames/{rank}.jpg", summary="One of the frames that decided a video",
@@ -115,5 +137,5 @@ def face_frame(job_id: str, face: int, rank: int, session: SessionDep, store: Bl
                settings: SettingsDep, caller: JobsCaller) -> FileResponse:
     """The square face crop the model saw on ``faces[face].frames[rank]`` (rank 0: that person's
     highest-scoring sampled frame), at most 192 px across; 404 when the result lists no such frame."""
-    return _send_picture(session, store, settings, caller, job_id, heatmaps.frame_key(job_id, face, rank),
+    return _send_picture(session, store, settings, caller, job_id, lambda r: _frame_link(r, face, rank),
                          "image/jpeg", f"frame {rank} for face {face}")

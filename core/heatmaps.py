@@ -7,9 +7,16 @@ or purging it on retention finds every key from the row alone, with no listing o
 made later on request, are not in the result: every face's possible key is deleted). Thumbnails
 and frames are cut from the media: a job sent with ``retain_media=false`` gets none (heatmaps are colours
 only, and it may have those).
+
+A reused result (dedup, always within one tenant) links the pictures of the job that analysed the media,
+by that job's URLs: nothing is copied, and the pictures stay that job's, removed with it and never with a
+job that reused them (``stored_keys`` of a job are keyed by its own ID). ``picture_at`` reads such a
+link back into the job and key behind it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 
 def key(job_id: str, face: int) -> str:
@@ -60,9 +67,23 @@ def stored_keys(job_id: str, result: dict | None) -> list[str]:
             + [lime_key(job_id, n) for n in range(len(faces))] + media_keys(job_id, result))
 
 
-def without_pictures(result: dict) -> dict:
-    """A copy of ``result`` linking no pictures: what another job reusing it gets, since the pictures are
-    keyed by (and deleted with) the job that made them."""
-    faces = [{k: v for k, v in face.items() if k not in ("heatmap", "frames")} for face in result.get("faces") or []]
-    copy = {k: v for k, v in result.items() if k != "thumbnail"}
-    return {**copy, "faces": faces} if "faces" in result else copy
+class Picture(NamedTuple):
+    job_id: str  # the job that made it
+    key: str
+
+
+def picture_at(url: str) -> Picture | None:
+    """The job and blob key behind a picture URL of a result (a reused result's name the analysing job)."""
+    parts = url.split("/")  # ["", "v1", "jobs", <id>, ...]
+    if len(parts) < 5 or parts[:3] != ["", "v1", "jobs"]:
+        return None
+    job_id, rest = parts[3], parts[4:]
+    found = None
+    if rest == ["thumbnail.jpg"]:
+        found = thumbnail_key(job_id)
+    elif len(rest) == 3 and rest[0] == "faces" and rest[1].isdigit() and rest[2] == "heatmap.png":
+        found = key(job_id, int(rest[1]))
+    elif len(rest) == 4 and rest[:1] + rest[2:3] == ["faces", "frames"] and rest[1].isdigit():
+        rank = rest[3].removesuffix(".jpg")
+        found = frame_key(job_id, int(rest[1]), int(rank)) if rank.isdigit() else None
+    return Picture(job_id, found) if found else None

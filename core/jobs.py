@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import batches, heatmaps, processes, webhooks
+from core import batches, processes, webhooks
 from core.clock import now
 from core.settings import get_settings
 from core.status import TERMINAL, JobStatus
@@ -260,7 +260,10 @@ def succeed(session: Session, job_id: str, result: dict, reused_from: str | None
 
 
 def reused_result(earlier: Job) -> dict:
-    return {**heatmaps.without_pictures(earlier.result), "reused": True, "reused_from": earlier.id}
+    """``earlier``'s result for a job of the same tenant with the same bytes, marked as reused. Its picture
+    links (thumbnail, frames, heatmaps) are kept as they are: they name the job that made the pictures,
+    whose routes answer that tenant, and whose deletion or purge removes them (``core.heatmaps``)."""
+    return {**earlier.result, "reused": True, "reused_from": earlier.id}
 
 
 def reuse_result(session: Session, job: Job, earlier: Job) -> Job | None:

@@ -1,5 +1,6 @@
 """Pictures beside a result: every job's thumbnail (for the list), a video's frames that decided it and
-its people's heatmaps; served to the owner only, and none cut from media the job asked not to keep."""
+its people's heatmaps; served to the owner only, and none cut from media the job asked not to keep; a reused
+result shows (links, never copies) the pictures of the job of the same tenant that it came from."""
 
 from __future__ import annotations
 
@@ -91,13 +92,61 @@ def test_decisive_entries_are_the_counted_peoples_top_frames():
     assert [(e["track"], e["t"], e["score"]) for e in chosen] == [(1, 0.5, 0.9), (1, 1.5, 0.9), (1, 2.0, 0.7)]
 
 
-def test_a_reused_result_links_no_picture_of_the_job_it_came_from(worker):
-    client = make_client()
-    first = _photo_job(client, explain="true")
-    again = _photo_job(client)  # the same bytes, dedup on: the first job's result is reused
+def test_a_reused_result_shows_the_pictures_of_the_job_it_came_from(worker):
+    owner = make_client(tenant="acme")
+    first = _photo_job(owner, explain="true")  # explained, so never reused itself, but reusable
+    again = _photo_job(owner)  # the same bytes, dedup on: answered from the first job's result
     assert again["reused_from"] == first["id"]
-    assert "thumbnail" not in again["result"] and "heatmap" not in again["result"]["faces"][0]
-    assert first["result"]["thumbnail"] and first["result"]["faces"][0]["heatmap"]
+    assert again["result"]["thumbnail"] == first["result"]["thumbnail"] == f"/v1/jobs/{first['id']}/thumbnail.jpg"
+    heat_url = again["result"]["faces"][0]["heatmap"]["url"]
+    assert heat_url == first["result"]["faces"][0]["heatmap"]["url"]
+    assert owner.get(again["result"]["thumbnail"]).content == owner.get(first["result"]["thumbnail"]).content
+    assert _jpeg(owner.get(again["result"]["thumbnail"])).size == (160, 160)
+    assert owner.get(heat_url).headers["content-type"] == "image/png"
+    listed = {item["id"]: item["thumbnail"] for item in owner.get("/v1/jobs").json()["items"]}
+    assert listed == {first["id"]: first["result"]["thumbnail"], again["id"]: first["result"]["thumbnail"]}
+    assert not default_blob_store().exists(heatmaps.thumbnail_key(again["id"])), "linked, not copied"
+    own = owner.get(f"/v1/jobs/{again['id']}/thumbnail.jpg")  # the reusing job's own address serves it too
+    assert own.content == owner.get(first["result"]["thumbnail"]).content
+    assert owner.get(f"/v1/jobs/{again['id']}/faces/0/heatmap.png").headers["content-type"] == "image/png"
+
+
+def test_a_reused_result_never_crosses_tenants_and_its_pictures_stay_the_originals(worker):
+    acme, globex = make_client(tenant="acme"), make_client(tenant="globex")
+    first = _photo_job(acme)
+    again = _photo_job(acme)
+    theirs = _photo_job(globex)  # the same bytes from another tenant: analysed afresh, its own pictures
+    assert again["reused_from"] == first["id"] and theirs["reused_from"] is None
+    assert theirs["result"]["thumbnail"] == f"/v1/jobs/{theirs['id']}/thumbnail.jpg"
+    assert globex.get(again["result"]["thumbnail"]).status_code == 404
+    assert globex.get(f"/v1/jobs/{again['id']}/thumbnail.jpg").status_code == 404
+    assert [item["id"] for item in globex.get("/v1/jobs").json()["items"]] == [theirs["id"]]
+    assert acme.delete(f"/v1/jobs/{again['id']}").status_code == 204  # the reuse owns none of them
+    assert _jpeg(acme.get(first["result"]["thumbnail"])).size == (160, 160)
+    assert acme.delete(f"/v1/jobs/{first['id']}").status_code == 204
+    assert not default_blob_store().exists(heatmaps.thumbnail_key(first["id"]))
+    later = _photo_job(acme)  # the original gone: analysed afresh, its own pictures
+    assert later["reused_from"] is None and later["result"]["thumbnail"].startswith(f"/v1/jobs/{later['id']}/")
+    assert _jpeg(globex.get(theirs["result"]["thumbnail"])).size == (160, 160)
+
+
+def test_a_reused_video_shows_the_frames_that_decided_it_and_explains_them_with_lime(worker, tmp_path):
+    client = make_client(tenant="acme")
+    clip = media.write_clip(tmp_path / "clip.mp4", [((20, 40), (400, 100))], frames=45)
+    done = []
+    for _ in range(2):
+        with clip.open("rb") as body:
+            answer = client.post("/v1/jobs", files={"file": ("clip.mp4", body, "video/mp4")})
+        done.append(wait_for_job(client, answer.json()["id"], timeout=120))
+    first, again = done
+    assert again["reused_from"] == first["id"]
+    frames = again["result"]["faces"][0]["frames"]
+    assert frames == first["result"]["faces"][0]["frames"] and frames[0]["url"].startswith(f"/v1/jobs/{first['id']}/")
+    assert _jpeg(client.get(frames[0]["url"])).size[0] <= 192
+    assert client.get(f"/v1/jobs/{again['id']}/faces/0/frames/0.jpg").content == client.get(frames[0]["url"]).content
+    asked = client.post(f"/v1/jobs/{again['id']}/faces/0/lime")  # cut from the frame the result links
+    assert asked.status_code == 202, asked.text
+    assert _lime_png(client, asked.json()["url"]).size == (192, 192)
 
 
 def _lime_png(client, url: str, timeout: float = 120.0) -> Image.Image:
@@ -136,9 +185,20 @@ def test_lime_for_one_face_on_request_is_stored_for_its_owner_only(worker):
     assert not default_blob_store().exists(heatmaps.lime_key(job["id"], 0))
 
 
+def _until(condition, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time given"
+        time.sleep(0.05)
+
+
 def test_lime_needs_the_picture_kept(worker):
     client = make_client()
     job = _photo_job(client, retain_media="false", dedup="false")
+    # The upload is deleted just after the job's success is committed (workers/outcome.py): wait for that.
+    _until(lambda: client.get(f"/v1/jobs/{job['id']}/media").status_code == 404)
     answer = client.post(f"/v1/jobs/{job['id']}/faces/0/lime")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "media_gone"
 
@@ -152,3 +212,12 @@ def test_a_thumbnail_that_cannot_be_stored_does_not_fail_the_job(worker, monkeyp
     monkeypatch.setattr(workers.pictures, "put_bytes", broken_store)
     job = _photo_job(make_client(), dedup="false")
     assert job["result"]["faces"] and "thumbnail" not in job["result"]
+
+
+def test_a_picture_url_reads_back_into_the_job_and_key_behind_it():
+    assert heatmaps.picture_at(heatmaps.thumbnail_url("j1")) == ("j1", heatmaps.thumbnail_key("j1"))
+    assert heatmaps.picture_at(heatmaps.url("j1", 2)) == ("j1", heatmaps.key("j1", 2))
+    assert heatmaps.picture_at(heatmaps.frame_url("j1", 0, 1)) == ("j1", heatmaps.frame_key("j1", 0, 1))
+    for other in ("/v1/jobs/j1/media", "/v1/jobs/j1/faces/x/frames/0.jpg", "/v1/jobs/j1/faces/0/frames/a.jpg",
+                  "https://example.org/v1/jobs/j1/thumbnail.jpg", "/v1/batches/j1/thumbnail.jpg", ""):
+        assert heatmaps.picture_at(other) is None, other

@@ -51,7 +51,9 @@ def _face_crop(job_id: str, n: int, face: dict, kind: str, blob_key: str | None,
     """The square crop the model saw for this face, from the stored upload or the stored frame crop."""
     if kind == "video":
         frames = face.get("frames") or []
-        key = heatmaps.frame_key(job_id, n, 0) if frames and frames[0].get("url") else None
+        # The frame the result links: a reused result's is the analysing job's (``core.heatmaps``).
+        picture = heatmaps.picture_at(frames[0]["url"]) if frames and frames[0].get("url") else None
+        key = picture.key if picture else None
     else:
         key = blob_key
     if key is None:
