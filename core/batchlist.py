@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import tenancy
 from core.batches import CANCELED, COMPLETED, INGESTING, RUNNING
-from core.joblist import BadListRequest, decode_cursor, encode_cursor
+from core.joblist import BadListRequest, before_cursor, encode_cursor
 from core.keys import Principal
 from core.status import JobStatus
 from core.tables import Batch, Job
@@ -49,8 +49,7 @@ def list_batches(session: Session, principal: Principal, *, status: str | None =
     if status:
         query = query.where(Batch.status == status)
     if cursor:
-        created, batch_id = decode_cursor(cursor)
-        query = query.where(or_(Batch.created_at < created, and_(Batch.created_at == created, Batch.id < batch_id)))
+        query = query.where(before_cursor(Batch.created_at, Batch.id, cursor))
     # One row more than asked tells whether another page follows, without a count.
     order = (Batch.created_at.desc(), Batch.id.desc())
     rows = list(session.execute(query.order_by(*order).limit(limit + 1)).scalars())

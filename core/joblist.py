@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from core import tenancy
@@ -84,11 +84,16 @@ def _filtered(query: Select, filters: Filters) -> Select:
     return query
 
 
+def before_cursor(created_at, row_id, cursor: str) -> ColumnElement[bool]:
+    """Rows listed after ``cursor``'s row, newest first: (created_at, id) < the cursor's, as one row-value
+    comparison, which the (tenant, created_at, id) index bounds (``a < x OR (a = x AND b < y)`` is only a
+    filter on it: a deep page would walk every newer row of the tenant)."""
+    created, last_id = decode_cursor(cursor)
+    return tuple_(created_at, row_id) < tuple_(created, last_id)
+
+
 def _after(query: Select, cursor: str | None) -> Select:
-    if not cursor:
-        return query
-    created, job_id = decode_cursor(cursor)
-    return query.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
+    return query.where(before_cursor(Job.created_at, Job.id, cursor)) if cursor else query
 
 
 def list_jobs(session: Session, principal: Principal, filters: Filters, *, cursor: str | None = None,
