@@ -47,7 +47,7 @@ def test_without_explain_there_is_no_heatmap_and_explain_skips_dedup(worker):
     plain = _explained(client, "false")
     assert "heatmap" not in plain["result"]["faces"][0] and plain["explain"] is False
     assert client.get(f"/v1/jobs/{plain['id']}/faces/0/heatmap.png").status_code == 404
-    again = _explained(client)  # the same bytes: reused if dedup applied, but a reuse has no heatmap
+    again = _explained(client)  # the same bytes: dedup would reuse the plain result, which has no heatmap
     assert again["reused_from"] is None and again["result"]["faces"][0]["heatmap"]
 
 

@@ -2,7 +2,8 @@
 worker process, stored in the blob store, linked from each face of the result.
 
 A video's faces are people tracked over many frames: each is explained on its highest-scoring frame
-(``workers/pictures.py``). Reused results (dedup) carry no heatmaps, so an ``explain`` job is never deduplicated.
+(``workers/pictures.py``). An ``explain`` job is never deduplicated itself: the result it would reuse may
+have been made without heatmaps. A later plain upload of the same bytes may reuse its result, heatmaps included.
 """
 
 from __future__ import annotations
