@@ -18,6 +18,11 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away (``| head``)
 
 
+class UsageError(Exception):
+    """The configuration or the command line cannot work, found before anything started: the message is the
+    line to print, after ``error: ``, and the exit status is ``EXIT_USAGE``."""
+
+
 def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """``command(args)``'s exit status, or the status of the failure it met (after its one line)."""
     import httpx
@@ -37,7 +42,7 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except SettingsError as exc:
+    except (SettingsError, UsageError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except httpx.TransportError as exc:
         return fail(_unreachable_api(exc))

@@ -24,18 +24,11 @@ DESCRIPTION = ("Find manipulated faces in images and videos: scan files here, or
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cli.scan import MODEL_FORMS, ScanPool, model_problem, scan_files, scan_processes
-    from pipeline.classifier import inference_runtime
+    from cli.scan import ScanPool, scan_files, scan_processes
 
     settings = get_settings()
-    if problem := model_problem(args.model or settings.model_path):
-        source = "--model" if args.model else "DEEPFAKE_MODEL_PATH"
-        return failures.fail(f"{source}: {problem}; give {MODEL_FORMS}", failures.EXIT_USAGE)
-    try:  # before any process starts: scanning processes would otherwise each fail to load it, over and over
-        runs_on = inference_runtime(args.model or settings.model_path, settings.inference_runtime)
-    except (OSError, ValueError) as exc:  # e.g. DEEPFAKE_INFERENCE_RUNTIME=onnx and no ONNX export
-        return failures.fail(f"the model cannot be loaded: {exc}", failures.EXIT_USAGE)
-    if runs_on == "tensorflow":
+    # Before any process starts: scanning processes would otherwise each fail to load it, over and over.
+    if model_runtime(args.model) == "tensorflow":
         quiet.import_tensorflow()  # with ONNX Runtime a scan never needs TensorFlow
     files = media_files(args.paths)
     if not files:
@@ -65,6 +58,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not args.json:
         _print_table(rows)
     return 1 if any("error" in r for r in rows) else 0
+
+
+def model_runtime(model_option: str | None = None) -> str:
+    """What will run the model (``onnxruntime`` or ``tensorflow``), read from its metadata alone; a
+    ``failures.UsageError`` naming ``--model`` or ``DEEPFAKE_MODEL_PATH`` when it cannot be loaded. Every
+    command that analyses media checks this before it starts anything, so a missing model is one line at
+    start-up rather than a worker that fails every job."""
+    from cli.scan import MODEL_FORMS, model_problem
+    from pipeline.classifier import inference_runtime
+
+    settings = get_settings()
+    if problem := model_problem(model_option or settings.model_path):
+        source = "--model" if model_option else "DEEPFAKE_MODEL_PATH"
+        raise failures.UsageError(f"{source}: {problem}; give {MODEL_FORMS}")
+    try:
+        return inference_runtime(model_option or settings.model_path, settings.inference_runtime)
+    except (OSError, ValueError) as exc:  # e.g. DEEPFAKE_INFERENCE_RUNTIME=onnx and no ONNX export
+        raise failures.UsageError(f"the model cannot be loaded: {exc} (DEEPFAKE_INFERENCE_RUNTIME="
+                                  f"{settings.inference_runtime})") from None
 
 
 def _video_progress(path: Path, interactive: bool):
@@ -120,6 +132,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     if _auth_refused(args.host):
         return failures.EXIT_USAGE
+    model_runtime()  # the API reads the model's identity for every upload (dedup)
     cmd_migrate()
     uvicorn.run("api.app:app", host=args.host, port=args.port, workers=args.workers)
     return 0
@@ -152,6 +165,7 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     get_settings()  # a bad variable is one line here, not a traceback from every worker process
+    model_runtime()  # and a missing model too
     os.execv(sys.executable, worker_argv(args))
     return 0  # not reached
 
@@ -184,6 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if _auth_refused(args.host):
         return failures.EXIT_USAGE
+    model_runtime()
     try:
         sock = serve.listening_socket(args.host, args.port)
     except serve.PortTaken as exc:

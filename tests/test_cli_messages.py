@@ -304,3 +304,26 @@ def test_a_runtime_the_model_cannot_run_stops_a_parallel_scan_before_any_process
     proc = _cli("scan", "--model", str(model_dir), "--processes", "2", *map(str, photos), env=env)
     line = _one_line_error(proc.stderr)
     assert proc.returncode == 2 and "the model cannot be loaded" in line and "no ONNX export" in line
+
+
+@pytest.mark.parametrize("command", [("serve",), ("worker",), ("api",)])
+def test_a_missing_model_stops_every_server_before_it_starts(command, tmp_path):
+    """Not "serving on ..." and a worker failing every upload: one line naming the variable, exit 2."""
+    env = {**os.environ, "DEEPFAKE_MODEL_PATH": str(tmp_path / "nope"), "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+    proc = _cli(*command, "--port", str(_free_port()), env=env) if command != ("worker",) else _cli(*command, env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and "DEEPFAKE_MODEL_PATH" in line and str(tmp_path / "nope") in line, line
+    assert "serving on" not in proc.stdout
+    assert not (tmp_path / "data").exists(), "nothing was set up for a server that could not start"
+
+
+def test_a_celery_worker_started_without_the_cli_stops_on_a_missing_model(tmp_path):
+    """``celery -A workers.celery_app worker`` (a container's command): the one line, exit 2, no traceback while
+    Celery goes on running."""
+    env = {**os.environ, "DEEPFAKE_MODEL_PATH": str(tmp_path / "nope"), "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("REDIS_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker",
+                           "--pool", "solo"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: the model cannot be loaded"), proc.stderr
+    assert "DEEPFAKE_MODEL_PATH" in proc.stderr

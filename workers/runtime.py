@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 
 from celery.signals import worker_init, worker_process_init
@@ -67,9 +68,16 @@ def inference_lock() -> threading.RLock:
 def _on_worker_init(sender=None, **_kwargs) -> None:
     global _processes
     settings = get_settings()
-    check_model(settings.model_path)
-    # An impossible runtime (no export for 'onnx', MesoNet weights on 'onnx') stops the worker here, not every job.
-    runs_on = inference_runtime(settings.model_path, settings.inference_runtime)
+    # A missing model, or an impossible runtime (no export for 'onnx', MesoNet weights on 'onnx'), stops the
+    # worker here with one line, not every job. SystemExit: Celery logs and ignores a signal handler's Exception.
+    try:
+        check_model(settings.model_path)
+        runs_on = inference_runtime(settings.model_path, settings.inference_runtime)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: the model cannot be loaded: {exc}; check DEEPFAKE_MODEL_PATH (now "
+              f"{settings.model_path or 'unset: the shipped model'}) and DEEPFAKE_INFERENCE_RUNTIME "
+              f"({settings.inference_runtime})", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     _processes = getattr(sender, "concurrency", None) or 1
     pool = getattr(sender, "pool_cls", None)
     pool_name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
