@@ -221,3 +221,81 @@ def test_a_picture_url_reads_back_into_the_job_and_key_behind_it():
     for other in ("/v1/jobs/j1/media", "/v1/jobs/j1/faces/x/frames/0.jpg", "/v1/jobs/j1/faces/0/frames/a.jpg",
                   "https://example.org/v1/jobs/j1/thumbnail.jpg", "/v1/batches/j1/thumbnail.jpg", ""):
         assert heatmaps.picture_at(other) is None, other
+
+
+def _stored_pictures(job_id: str) -> list[str]:
+    """Every picture key of ``job_id`` found in the local blob store (frames, thumbnail, heatmaps, LIME)."""
+    from core.settings import get_settings
+
+    root = get_settings().data_dir
+    found = [p for p in root.rglob("*") if p.is_file() and job_id in str(p) and p.suffix in {".jpg", ".png"}]
+    return sorted(str(p.relative_to(root)) for p in found)
+
+
+def test_a_job_deleted_during_its_analysis_leaves_no_pictures(worker, tmp_path, monkeypatch):
+    import threading
+
+    from workers import tasks
+
+    client = make_client()
+    real_pictures, real_finish, ended, stored = tasks.add_pictures, tasks.finish, threading.Event(), {}
+
+    def pictures_then_delete(job, path, result, settings):  # the worker stored its pictures: delete now
+        result = real_pictures(job, path, result, settings)
+        stored["keys"] = heatmaps.stored_keys(job.id, result)
+        assert client.delete(f"/v1/jobs/{job.id}").status_code == 204
+        return result
+
+    def finish_then_tell(*args, **kwargs):
+        try:
+            return real_finish(*args, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(tasks, "add_pictures", pictures_then_delete)
+    monkeypatch.setattr(tasks, "finish", finish_then_tell)
+    clip = media.write_clip(tmp_path / "clip.mp4", [((20, 40), (400, 100))], frames=45)
+    with clip.open("rb") as body:
+        answer = client.post("/v1/jobs", files={"file": ("clip.mp4", body, "video/mp4")},
+                             data={"explain": "true", "dedup": "false"})
+    job_id = answer.json()["id"]
+    assert ended.wait(120), "the worker did not end the job"
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert heatmaps.thumbnail_key(job_id) in stored["keys"] and any("frames/" in k for k in stored["keys"])
+    store = default_blob_store()
+    assert [k for k in stored["keys"] if store.exists(k)] == []
+    assert _stored_pictures(job_id) == []
+
+
+def test_a_failed_explanation_leaves_no_thumbnail(worker, monkeypatch):
+    from workers import explain
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("explanation broke")
+
+    monkeypatch.setattr(explain, "explain_image", broken)
+    client = make_client()
+    photo = media.jpeg_bytes(media.astronaut())
+    answer = client.post("/v1/jobs", files={"file": ("a.jpg", photo, "image/jpeg")},
+                         data={"explain": "true", "dedup": "false"})
+    job = wait_for_job(client, answer.json()["id"])
+    assert job["status"] == "failed", job
+    assert not default_blob_store().exists(heatmaps.thumbnail_key(job["id"]))
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert _stored_pictures(job["id"]) == []
+
+
+def test_a_job_deleted_while_its_lime_map_is_made_loses_the_map(worker, monkeypatch):
+    from workers import lime
+
+    client = make_client()
+    job = _photo_job(client, dedup="false")
+
+    def delete_meanwhile(classifier, crop, **kwargs):
+        assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+        return np.zeros(crop.shape[:2], dtype=np.float32)
+
+    monkeypatch.setattr(lime, "lime_heat", delete_meanwhile)
+    assert lime.explain_lime(job["id"], 0) is False
+    assert not default_blob_store().exists(heatmaps.lime_key(job["id"], 0))
+    assert _stored_pictures(job["id"]) == []

@@ -2,6 +2,8 @@
 what the job keeps (a photo's stored upload, or a video person's top decisive frame) and its map stored
 at ``lime/{job}/{n}.png``. Nothing is recorded in the job: the stored PNG is the answer, so a request sent
 twice computes twice and overwrites, harmlessly. A face with nothing left to cut it from is skipped.
+A job deleted or purged while its map was computed loses the map again: the job is looked up once more
+after the map is stored (a deletion before that point finds the map; one after it, the deletion removes it).
 """
 
 from __future__ import annotations
@@ -43,8 +45,19 @@ def explain_lime(job_id: str, face: int) -> bool:
         return False
     with runtime.inference_lock():
         heat = lime_heat(runtime.classifier(), crop)
-    put_bytes(default_blob_store(), heatmaps.lime_key(job_id, face), heatmap_png(heat), settings)
+    store, key = default_blob_store(), heatmaps.lime_key(job_id, face)
+    put_bytes(store, key, heatmap_png(heat), settings)
+    if not _still_kept(job_id):
+        store.delete(key)
+        log.info("job %s was deleted or purged while its LIME map was made; the map is removed", job_id)
+        return False
     return True
+
+
+def _still_kept(job_id: str) -> bool:
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        return job is not None and job.purged_at is None
 
 
 def _face_crop(job_id: str, n: int, face: dict, kind: str, blob_key: str | None, settings) -> np.ndarray | None:

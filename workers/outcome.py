@@ -7,6 +7,7 @@ import logging
 from core import jobs, metrics, retention, webhooks
 from core.blobs import default_blob_store
 from core.db import session_scope
+from workers.pictures import remove_pictures
 from workers.webhooks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
         return moved.status
     log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
     current = jobs.get_job(session, job_id)
+    if result is not None and (current is None or current.purged_at is not None):
+        # Deleted (or purged) while this run analysed it: the pictures it stored would outlive the job.
+        # A job finished by another run keeps them: that run's result links the same keys.
+        remove_pictures(job_id, result)
     return current.status if current else None
 
 

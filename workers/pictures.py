@@ -4,7 +4,11 @@ for a video the frames that decided it (with a heatmap of each person's top fram
 Each picture is stored in the blob store under a key made from the job ID (``core/heatmaps.py``), so a
 task that runs twice overwrites, never duplicates. A picture that cannot be made (a frame that no longer
 decodes, a store error) is left out and logged; it never fails a job whose analysis succeeded. A photo's
-heatmaps, asked for with ``explain``, are not a courtesy: their errors fail the job as before.
+heatmaps, asked for with ``explain``, are not a courtesy: their errors fail the job as before, and the
+pictures already stored for it are removed (a failed job links none, so nothing else would find them).
+
+The pictures are written before the job's outcome is recorded: when that outcome is dropped because the
+job was deleted (or purged) meanwhile, ``remove_pictures`` takes them away again (``workers/outcome.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,25 @@ def add_pictures(job, path: Path, result: dict, settings) -> dict:
         log.info("job %s: no pictures (%s)", job.id, exc.message)
     except Exception:  # a courtesy: a store hiccup must not fail an analysis that succeeded
         log.warning("job %s: pictures not stored", job.id, exc_info=True)
-    return add_heatmaps(job, path, result, settings)
+    try:
+        return add_heatmaps(job, path, result, settings)
+    except BaseException:
+        remove_pictures(job.id, result)  # the job fails: no result will link what was stored
+        raise
+
+
+def remove_pictures(job_id: str, result: dict | None) -> None:
+    """Delete every picture this worker may have stored for ``job_id`` while making ``result``: what the
+    result links, plus the thumbnail and each face's heatmap, stored before their link was written."""
+    faces = (result or {}).get("faces") or []
+    keys = {*heatmaps.stored_keys(job_id, result), heatmaps.thumbnail_key(job_id),
+            *(heatmaps.key(job_id, n) for n in range(len(faces)))}
+    store = default_blob_store()
+    for key in sorted(keys):
+        try:
+            store.delete(key)
+        except Exception:  # logged; the rest are still deleted
+            log.warning("job %s: picture %s not deleted", job_id, key, exc_info=True)
 
 
 def _video_pictures(job, path: Path, result: dict, settings) -> dict:
