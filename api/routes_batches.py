@@ -20,7 +20,7 @@ from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError, invalid
 from api.schemas import BatchOut, BatchPage, BatchRequest
-from api.upload import receive_upload
+from api.upload import check_fields, receive_upload
 from api.urls import check_receiver_url
 from core import batches, batchlist, sources, tenancy
 from core.joblist import BadListRequest
@@ -31,6 +31,8 @@ from workers.batches import dispatch_items, enqueue_ingest
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
+# The text fields a manifest upload takes beside ``manifest`` (``items`` and ``open`` are JSON only).
+MANIFEST_FIELDS = ("callback_url", "priority", "dedup", "model")
 EXPORT_COLUMNS = ["ref", "job_id", "status", "verdict", "score", "error_code", "error_message", "reused", "sha256"]
 
 
@@ -61,12 +63,15 @@ async def _json_request(request: Request, tmp_dir: Path) -> tuple[BatchRequest, 
 async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[BatchRequest, Path]:
     received, fields = await receive_upload(request.headers["content-type"], request.stream(), tmp_dir,
                                             settings.max_upload_bytes, file_field="manifest")
-    options = {k: v for k, v in fields.items() if k in ("callback_url", "priority", "dedup", "model")}
     try:
-        return BatchRequest.model_validate(options), received.path
+        check_fields(fields, MANIFEST_FIELDS, file_field="manifest")
+        return BatchRequest.model_validate(fields), received.path
     except ValidationError as exc:
         received.path.unlink(missing_ok=True)
         raise invalid("invalid batch options", exc.errors()) from exc
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
 
 
 @router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog")

@@ -13,7 +13,7 @@ from api.auth import JobsCaller
 from api.deps import BlobStoreDep, SessionDep, SettingsDep
 from api.errors import ApiError, invalid
 from api.schemas import JobOut, JobRequest
-from api.upload import ReceivedFile, receive_upload
+from api.upload import ReceivedFile, check_fields, receive_upload
 from api.urls import check_receiver_url
 from core import batches, heatmaps, jobs, retention, sources, tenancy, webhooks
 from core.blobs import BlobStore
@@ -53,6 +53,16 @@ def _media_type(received: ReceivedFile) -> str:
 
 
 PRIORITIES = ("interactive", "bulk")
+# The text fields an upload takes beside ``file``; any other is refused, never silently dropped.
+FORM_FIELDS = ("callback_url", "priority", "dedup", "retain_media", "explain", "batch_id", "ref")
+
+
+def _check_form(fields: dict[str, str]) -> None:
+    sources_given = sorted(set(fields) & {"url", "s3_uri"})
+    if sources_given:
+        raise ApiError(422, "invalid_request", f"send either a file (multipart, field 'file') or "
+                       f"{' or '.join(sources_given)} (JSON), not both")
+    check_fields(fields, FORM_FIELDS)
 
 
 def _options(fields: dict[str, str]) -> dict:
@@ -110,6 +120,7 @@ async def _accept_upload(request: Request, session, store: BlobStore, settings, 
         return await run_in_threadpool(_record_refused, session, exc,
                                        {**_options({}), **in_url, "tenant": caller.tenant}, caller)
     try:
+        _check_form(fields)
         _check_text(fields)
         options = {**_options(fields), "tenant": caller.tenant}
         batch_fields = {k: fields[k] for k in ("batch_id", "ref") if fields.get(k)} or in_url

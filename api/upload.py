@@ -146,3 +146,13 @@ async def receive_upload(
         raise ApiError(422, "invalid_request", f"no {file_field!r} part in the upload: send the file as the form "
                        f"field {file_field!r} (curl: -F {file_field}=@PATH)")
     return receiver.file, receiver.fields
+
+
+def check_fields(fields: dict[str, str], accepted: tuple[str, ...], file_field: str = FILE_FIELD) -> None:
+    """Refuse a form field the route does not read (a typo such as ``callbackurl`` would otherwise be
+    dropped without a word), naming it and listing the fields it takes."""
+    unknown = sorted(set(fields) - set(accepted))
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise ApiError(422, "invalid_request", f"unknown form field {names}; this upload takes {file_field!r} "
+                       f"and {', '.join(accepted)}")

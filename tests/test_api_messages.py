@@ -136,3 +136,20 @@ def test_the_readme_lists_every_error_code():
     codes = _codes_in_the_code()
     assert {"forbidden_url", "invalid_item", "unknown_model", "not_open"} <= codes, "the search itself works"
     assert sorted(code for code in codes if f"`{code}`" not in readme) == []
+
+
+def test_an_unknown_form_field_is_refused_naming_it_and_the_fields_taken(clean_db):
+    photo = media.jpeg_bytes(media.astronaut())
+    with make_client() as client:
+        typo = _error(client.post("/v1/jobs", files={"file": ("a.jpg", photo, "image/jpeg")},
+                                  data={"callbackurl": "https://example.org/hook"}), 422)
+        both = _error(client.post("/v1/jobs", files={"file": ("a.jpg", photo, "image/jpeg")},
+                                  data={"url": "https://example.org/a.jpg"}), 422)
+        manifest = _error(client.post("/v1/batches", files={"manifest": ("m.jsonl", b'{"url": "https://e.org/a"}\n')},
+                                      data={"prio": "bulk"}), 422)
+        listed = client.get("/v1/jobs").json()["items"]
+    assert typo["code"] == both["code"] == manifest["code"] == "invalid_request"
+    assert "'callbackurl'" in typo["message"] and "callback_url" in typo["message"] and "retain_media" in typo["message"]
+    assert "url" in both["message"] and "not both" in both["message"]
+    assert "'prio'" in manifest["message"] and "priority" in manifest["message"]
+    assert listed == [], "a refused upload leaves no job"
