@@ -15,7 +15,23 @@ from collections.abc import Callable
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # what argparse uses: the command line or the configuration is wrong, nothing was attempted
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away (``| head``)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived while ``stop_on_sigterm`` was in force: unwinds like Ctrl-C, so what runs is cleaned up."""
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM raises ``Terminated`` in the main thread (exit status 143 from ``run``) instead of
+    killing this process on the spot: its ``finally`` blocks and context managers still stop what it started."""
+    import signal
+
+    def terminated(_signum: int, _frame) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
 
 
 class UsageError(Exception):
@@ -42,6 +58,8 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:  # asked to stop, by a supervisor or `kill`: nothing to report
+        return EXIT_TERMINATED
     except (SettingsError, UsageError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except httpx.TransportError as exc:

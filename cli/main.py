@@ -38,6 +38,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     with contextlib.ExitStack() as stack:
         if processes > 1:
+            failures.stop_on_sigterm()  # the pool is terminated on the way out, not left writing to a closed pipe
             found = stack.enter_context(ScanPool(settings, args.model, processes)).scan(files)
         else:
             from pipeline import load_classifier
@@ -199,12 +200,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _auth_refused(args.host):
         return failures.EXIT_USAGE
     model_runtime()
+    serve.check_broker(get_settings())
     try:
         sock = serve.listening_socket(args.host, args.port)
     except serve.PortTaken as exc:
         return failures.fail(str(exc))
     settings = serve.public_url_follows_port(args.host, args.port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        serve.make_data_folder(settings)
+    except failures.UsageError:
+        sock.close()
+        raise
     cmd_migrate()
     serve.announce_admin_key(settings)
     # Supervised: restarted if it stops unasked (see cli/supervisor.py), so accepted jobs still run.
@@ -394,6 +400,17 @@ def positive(text: str) -> int:
     return count
 
 
+def port_number(text: str) -> int:
+    """The type of ``--port``: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: expected 0 to 65535")
+    return port
+
+
 def _command(sub, name: str, help_text: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand whose own --help starts with the line the command list shows."""
     return sub.add_parser(name, help=help_text, description=kwargs.pop("description", help_text), **kwargs)
@@ -407,7 +424,7 @@ def _add_servers(sub) -> None:
         p = _command(sub, name, help_text)
         p.add_argument("--host", default="127.0.0.1",
                        help="address to listen on; 0.0.0.0 for every interface (then keys are required)")
-        p.add_argument("--port", type=int, default=8000,
+        p.add_argument("--port", type=port_number, default=8000,
                        help="port to listen on" + ("; webhook links follow it unless DEEPFAKE_PUBLIC_URL is set"
                                                    if name == "serve" else ""))
         if name == "api":

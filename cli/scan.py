@@ -103,10 +103,17 @@ class ScanPool:
 
     def __init__(self, settings: Settings, model_path: str | None, processes: int):
         import multiprocessing
+        import signal
 
         self.group = settings.bulk_group_size
         context = multiprocessing.get_context("spawn")
-        self._pool = context.Pool(processes, initializer=_start_scanner, initargs=(model_path,))
+        # Ctrl-C reaches every process of the terminal's group: only this one should see it, and stop the
+        # children itself (``close``). A signal ignored here is ignored in a spawned child from its first line on.
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._pool = context.Pool(processes, initializer=_start_scanner, initargs=(model_path,))
+        finally:
+            signal.signal(signal.SIGINT, before)
 
     def scan(self, paths: list[Path]) -> Iterator[dict]:
         chunks = [paths[i:i + self.group] for i in range(0, len(paths), self.group)]
@@ -130,12 +137,14 @@ _scanner: FaceClassifier | None = None
 def _start_scanner(model_path: str | None) -> None:
     """In each scanning process: one thread per library, then the model."""
     global _scanner
-    from cli import quiet
+    import signal
 
+    from cli import quiet
     from pipeline import load_classifier
     from pipeline.classifier import inference_runtime
     from pipeline.threads import limit_threads
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops this process (see ScanPool)
     settings = get_settings()
     model_path = model_path or settings.model_path
     if inference_runtime(model_path, settings.inference_runtime) == "tensorflow":

@@ -31,6 +31,47 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_broker(settings: Settings, timeout_s: float = 3.0) -> None:
+    """With ``REDIS_URL`` set, one ping within ``timeout_s``: a ``UsageError`` naming it when Redis does not answer,
+    instead of a worker retrying its connection a hundred times while the API accepts jobs nothing runs.
+    (Unset, the broker is embedded, in the data folder: nothing to reach.)"""
+    import redis
+
+    from cli.failures import UsageError
+
+    if settings.redis_url is None:
+        return
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"REDIS_URL={_without_password(settings.redis_url)!r}: Redis does not answer ({reason}): "
+                         "start it, or unset REDIS_URL to use the embedded broker") from None
+    finally:
+        client.close()
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def make_data_folder(settings: Settings) -> None:
+    """``DEEPFAKE_DATA_DIR``, made if missing; a ``UsageError`` naming it when it cannot be (a file is there)."""
+    from cli.failures import UsageError
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # FileExistsError, NotADirectoryError, PermissionError
+        raise UsageError(f"DEEPFAKE_DATA_DIR={str(settings.data_dir)!r} is not valid: expected a folder this user "
+                         f"can write to or create ({exc.strerror})") from None
+
+
 def public_url_follows_port(host: str, port: int) -> Settings:
     """Settings whose ``public_url`` (the base of webhook links) is this server's address, unless
     ``DEEPFAKE_PUBLIC_URL`` was set. Written to the environment, so the embedded worker, which writes

@@ -327,3 +327,39 @@ def test_a_celery_worker_started_without_the_cli_stops_on_a_missing_model(tmp_pa
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: the model cannot be loaded"), proc.stderr
     assert "DEEPFAKE_MODEL_PATH" in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("serve", "--port", "99999"), "--port: 99999 is not a port: expected 0 to 65535"),
+    (("api", "--port", "-1"), "--port: -1 is not a port: expected 0 to 65535"),
+])
+def test_a_port_past_65535_is_one_line(args, says):
+    proc = _cli(*args)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and says in line and f"deepfake {args[0]} --help" in line, line
+
+
+def test_a_data_folder_that_is_a_file_is_one_line_naming_it(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    env = {**os.environ, "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("REDIS_URL", None)
+    proc = _cli("serve", "--port", str(_free_port()), env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and f"DEEPFAKE_DATA_DIR='{tmp_path / 'data'}'" in line and "folder" in line, line
+    assert "serving on" not in proc.stdout
+
+
+def test_a_database_url_that_is_no_url_is_one_line_naming_it():
+    proc = _cli("keys", "list", env={**os.environ, "DATABASE_URL": "notaurl"})
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and "DATABASE_URL='notaurl' is not valid: expected a database URL" in line, line
+
+
+def test_serve_with_redis_unreachable_is_one_line_naming_redis_url(tmp_path):
+    """Not a worker retrying its connection a hundred times behind an API that accepts jobs."""
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    env = {**os.environ, "REDIS_URL": url, "DEEPFAKE_DATA_DIR": str(tmp_path / "data")}
+    proc = _cli("serve", "--port", str(_free_port()), env=env)
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and f"REDIS_URL='{url}'" in line and "embedded broker" in line, line
+    assert "serving on" not in proc.stdout
