@@ -12,12 +12,19 @@ import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from core import keys, ratelimit
 from core.db import session_scope
 from core.keys import Principal
 from core.settings import Settings, get_settings
+
+
+# Declares the scheme in the OpenAPI document (``/docs`` gets its Authorize button and sends the header);
+# it decides nothing: ``auto_error=False`` hands on ``None`` for a missing key and ``principal`` judges.
+BEARER = HTTPBearer(scheme_name="APIKey", bearerFormat="API key", auto_error=False,
+                    description="An API key: `Authorization: Bearer <key>` (`deepfake keys create`).")
 
 
 class AuthModeRefused(RuntimeError):
@@ -51,7 +58,8 @@ def _presented_key(request: Request) -> str:
     return token.strip()
 
 
-def principal(request: Request) -> Principal:
+def principal(request: Request,
+              _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None) -> Principal:
     """The caller, or 401; 429 ``rate_limited`` past its key's rate limit. The key is checked in a session
     of its own, closed at once, so that no transaction stays open while the request's body streams in."""
     settings = get_settings()

@@ -74,7 +74,17 @@ async def _manifest_upload(request: Request, tmp_dir: Path, settings) -> tuple[B
         raise
 
 
-@router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog")
+MANIFEST_FORM = {"type": "object", "required": ["manifest"], "properties": {
+    "manifest": {"type": "string", "format": "binary",
+                 "description": "JSON lines or CSV: one url, s3_uri or s3_prefix per line, with an optional ref"},
+    "callback_url": {"type": "string"}, "priority": {"enum": ["interactive", "bulk"]},
+    "dedup": {"type": "boolean"}, "model": {"type": "string"}}}
+
+
+@router.post("", status_code=202, response_model=BatchOut, summary="Submit a backlog",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": BatchRequest.model_json_schema()},
+                 "multipart/form-data": {"schema": MANIFEST_FORM}}}})
 async def create_batch(request: Request, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
                        caller: JobsCaller) -> BatchOut:
     """JSON ``{"items": [{"url"|"s3_uri"|"s3_prefix": ..., "ref": ...}], ...}``, or a multipart upload of a
