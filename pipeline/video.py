@@ -4,7 +4,9 @@ The container's header is not trusted: a browser-recorded WebM has no duration, 
 longer than its video reports the audio's length, and a variable-frame-rate clip has no single frame rate.
 ``probe_video`` therefore demuxes the video track's packets (no decoding; a few milliseconds per thousand
 frames) and takes the frame count and each frame's presentation time from them. Samples are chosen by
-time, so a frame held on screen for seconds weighs as much as those seconds.
+time (a clip's quiet minute is not skipped because it holds few frames), and are always distinct frames:
+a frame held on screen for seconds is taken once, and the samples it would have taken go to other frames,
+so a clip gets as many frames as the sampling rule says (every frame when it has fewer).
 
 ``iter_frames`` decodes in order (measured faster than seeking per sample, which re-decodes from the
 previous keyframe each time) and converts to RGB only the frames it yields; one frame is held at a time.
@@ -176,10 +178,11 @@ def _check_length(info: VideoInfo, limits: VideoLimits) -> None:
 
 def sample_times(times: list[float] | tuple[float, ...], end: float, frames: int, max_per_second: float,
                  min_frames: int = 1) -> list[int]:
-    """Indices into ``times`` (ascending presentation times, s) of the frames on screen at evenly spread
-    instants of ``[times[0], end)``: at most ``frames`` and ``max_per_second`` per second, at least
-    ``min_frames`` (or every frame when there are fewer). A frame held for long can be on screen at
-    several instants and is then sampled once."""
+    """Indices into ``times`` (ascending presentation times, s) of ``n`` distinct frames, where ``n`` =
+    min(``frames``, the frames there are, max(``min_frames``, seconds x ``max_per_second``)): first the
+    frames on screen at ``n`` evenly spread instants of ``[times[0], end)``, then, when a frame held for
+    long was on screen at several instants and was taken once, as many of the other frames as it
+    swallowed, spread evenly over them in order."""
     if not times:
         return []
     span = end - times[0]
@@ -188,7 +191,12 @@ def sample_times(times: list[float] | tuple[float, ...], end: float, frames: int
         return list(range(n))
     # Centre each instant in its share of the span so the first and last frames (often fades) are avoided;
     # the epsilon keeps an instant that falls exactly on a frame's time from landing on the frame before.
-    return sorted({max(0, bisect_right(times, times[0] + (i + 0.5) * span / n + 1e-9) - 1) for i in range(n)})
+    on_screen = {max(0, bisect_right(times, times[0] + (i + 0.5) * span / n + 1e-9) - 1) for i in range(n)}
+    missing = n - len(on_screen)
+    if missing:
+        others = [i for i in range(len(times)) if i not in on_screen]
+        on_screen |= {others[int((j + 0.5) * len(others) / missing)] for j in range(missing)}
+    return sorted(on_screen)
 
 
 def sample_frames(info: VideoInfo, limits: VideoLimits) -> list[int]:

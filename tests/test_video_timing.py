@@ -107,9 +107,39 @@ def test_the_counted_person_minimum_scales_with_what_was_read():
 def test_time_sampling_weighs_frames_by_screen_time():
     held = [0.0, 0.1, 0.2, 10.0, 10.1]  # the third frame is on screen for 9.8 s
     picked = sample_times(held, end=10.2, frames=8, max_per_second=4, min_frames=1)
-    assert 2 in picked and len(picked) < 8  # instants on the held frame collapse into one sample
+    assert picked == [0, 1, 2, 3, 4]  # fewer frames than samples: every frame, each once
     cfr = [i / 30 for i in range(300)]
     assert sample_times(cfr, 10.0, 32, 4) == [int((i + 0.5) * 300 / 32) for i in range(32)]
+
+
+# 10 frames at 30 fps, the 10th held 4 s, 10 more at 30 fps (a screen recorder's pause): 21 frames, 4.7 s.
+HELD_PAUSE = [i / 30 for i in range(10)] + [9 / 30 + 4 + i / 30 for i in range(1, 12)]
+
+
+def test_a_held_frame_does_not_swallow_the_samples():
+    # min(32, 21 frames, max(16, 4.7 s x 4)) = 18 distinct frames, though only 4 are on screen at the
+    # 18 instants; the rest are spread over the other frames, before and after the pause.
+    picked = sample_times(HELD_PAUSE, HELD_PAUSE[-1] + 1 / 30, frames=32, max_per_second=4, min_frames=16)
+    assert len(picked) == len(set(picked)) == 18 and 9 in picked
+    assert sum(i < 9 for i in picked) >= 6 and sum(i > 9 for i in picked) >= 6
+    # A long pause in a long recording: 100 frames, 20 s held, 100 frames; 32 samples, over both sides.
+    long = [i / 30 for i in range(100)] + [99 / 30 + 20 + i / 30 for i in range(1, 101)]
+    picked = sample_times(long, long[-1] + 1 / 30, frames=32, max_per_second=4, min_frames=16)
+    assert len(set(picked)) == 32 and sum(i < 99 for i in picked) >= 10 and sum(i > 99 for i in picked) >= 10
+    # Fewer frames than the minimum, one of them held: every frame.
+    few = [0.0, 0.1, 5.0, 5.1, 5.2, 5.3]
+    assert sample_times(few, 5.4, frames=32, max_per_second=4, min_frames=16) == list(range(6))
+
+
+def test_a_variable_frame_rate_clip_gets_the_rules_count_of_frames(tmp_path, classifier):
+    clip = write_timed(tmp_path / "vfr.mp4", HELD_PAUSE)
+    result = analyze_file(clip, classifier)
+    assert result["media"]["frames_sampled"] == result["media"]["frames_read"] == 18
+    frames = [e["frame"] for e in result["timeline"]]
+    assert len(frames) == len(set(frames)) == 18
+    for entry in result["timeline"]:
+        assert entry["t"] == pytest.approx(HELD_PAUSE[entry["frame"]], abs=0.05)
+    assert result["verdict"] != "no_face"
 
 
 def test_default_sampling_takes_at_least_min_frames(tmp_path):
