@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.failures import UsageError
 from cli.files import check_regular, media_files
 from core.settings import get_settings
 
@@ -77,6 +78,16 @@ def _check(resp: httpx.Response) -> dict:
 
 def _refusal(resp: httpx.Response) -> str:
     """``status code: message`` from the service's error body, or the start of whatever else came back."""
+    if resp.status_code == 401:
+        if "authorization" not in resp.request.headers:
+            return ("the service wants an API key: set DEEPFAKE_API_KEY to one (`deepfake serve` writes an "
+                    "admin key to admin.key in its data folder on its first start; `deepfake keys create --name "
+                    "NAME` makes another)")
+        return f"{_error_text(resp)}: the key in DEEPFAKE_API_KEY was refused; `deepfake keys list` shows the keys"
+    return _error_text(resp)
+
+
+def _error_text(resp: httpx.Response) -> str:
     try:
         error = resp.json()["error"]
         return f"{resp.status_code} {error['code']}: {error['message']}"
@@ -94,17 +105,28 @@ def submit(source: str, api: str, priority: str = "bulk", callback_url: str | No
            state_file: str | None = None, progress: bool = True, parallel: int = 4, model: str | None = None,
            api_key: str | None = None) -> str:
     """Submit ``source`` and return the batch ID. ``model``: refuse to run on any other (``name[:version]``)."""
-    state = _State(_state_path(source, state_file))
+    path = Path(source)
+    if not (source.startswith("s3://") or path.is_dir() or path.is_file()):
+        what = "does not exist" if not path.exists() else "is neither a folder nor a file"
+        raise UsageError(f"{source} {what}: give a folder, a manifest file (JSON lines or CSV) or s3://bucket/prefix")
     options = {"priority": priority, **{k: v for k, v in (("callback_url", callback_url), ("model", model)) if v}}
     with _client(api, api_key) as client:
+        _check_key(client)
+        state = _State(_state_path(source, state_file))
         if source.startswith("s3://"):
             return state.batch_id or _submit_items(client, state, [{"s3_prefix": source}], options)
-        path = Path(source)
         if path.is_dir():
             return _submit_folder(client, state, path, options, progress, parallel)
-        if path.is_file():
-            return state.batch_id or _submit_manifest(client, state, path, options)
-    raise BacklogError(f"{source} is neither a folder, a manifest file nor an s3:// prefix")
+        return state.batch_id or _submit_manifest(client, state, path, options)
+
+
+def _check_key(client: httpx.Client) -> None:
+    """Without DEEPFAKE_API_KEY, ask whether the service needs one (it does unless DEEPFAKE_AUTH=off) before
+    anything is sent, so the answer is what to set rather than a refused first upload."""
+    if "authorization" not in client.headers:
+        resp = client.get("/v1/batches", params={"limit": 1})
+        if resp.status_code == 401:
+            raise BacklogError(_refusal(resp))
 
 
 def _submit_items(client, state: _State, items: list[dict], options: dict) -> str:

@@ -367,6 +367,25 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(failures.EXIT_USAGE, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        # argparse hands a subcommand's unknown options up to `deepfake`, which names itself in the error, and
+        # reports a missing argument before an unknown option: the command that has the options says so first.
+        if args is not None and not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            self._refuse_unknown_options(args)
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_unknown_options(self, args: list[str]) -> None:
+        known = self._option_string_actions
+        for arg in args:
+            if arg == "--":
+                return  # what follows is passed on (`deepfake worker -- ...`) or positional
+            name = arg.split("=", 1)[0]
+            if (not arg.startswith("-") or arg == "-" or self._negative_number_matcher.match(arg) or name in known
+                    or arg[:2] in known  # -c4
+                    or (name.startswith("--") and any(option.startswith(name) for option in known))):  # --proc
+                continue
+            self.error(f"unrecognized arguments: {arg}")
+
 
 PROCESSES_PER_CORE = 2
 

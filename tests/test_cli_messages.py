@@ -363,3 +363,71 @@ def test_serve_with_redis_unreachable_is_one_line_naming_redis_url(tmp_path):
     line = _one_line_error(proc.stderr)
     assert proc.returncode == 2 and f"REDIS_URL='{url}'" in line and "embedded broker" in line, line
     assert "serving on" not in proc.stdout
+
+
+class _KeyedApi(http.server.BaseHTTPRequestHandler):
+    """An API that wants a key, as the service does unless DEEPFAKE_AUTH=off; records what it was sent."""
+
+    posted: list[str] = []
+
+    def _refuse(self):
+        body = b'{"error": {"code": "unauthorized", "message": "send an API key: Authorization: Bearer <key>"}}'
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._refuse()
+
+    def do_POST(self):
+        _KeyedApi.posted.append(self.path)
+        self._refuse()
+
+    def log_message(self, *_args):
+        pass
+
+
+def test_backlog_submit_without_a_key_says_to_set_deepfake_api_key_before_sending_anything(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeyedApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if k != "DEEPFAKE_API_KEY"}
+    env["DEEPFAKE_DATA_DIR"] = str(tmp_path / "data")
+    try:
+        api = f"http://127.0.0.1:{server.server_address[1]}"
+        submitted = _cli("backlog", "submit", str(REPO / "tests"), "--api", api, env=env)
+        exported = _cli("backlog", "results", "some-batch", "--api", api, env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    for proc in (submitted, exported):
+        line = _one_line_error(proc.stderr)
+        assert proc.returncode == 1 and "set DEEPFAKE_API_KEY" in line and "Bearer" not in line, line
+    assert _KeyedApi.posted == [], "nothing is sent before the service said whether it wants a key"
+    assert not (tmp_path / "data" / "backlog").exists(), "no resume file for a batch never made"
+
+
+def test_backlog_submit_of_nothing_there_is_a_usage_error(tmp_path):
+    proc = _cli("backlog", "submit", str(tmp_path / "nonexistent"), "--api", f"http://127.0.0.1:{_free_port()}")
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and f"{tmp_path / 'nonexistent'} does not exist" in line, line
+
+
+@pytest.mark.parametrize("command", [("scan",), ("serve",), ("worker",), ("keys", "list")])
+def test_an_unknown_option_is_named_by_its_command(command):
+    """Not "paths required" for `scan --bogus`, and `deepfake serve --help`, not `deepfake --help`."""
+    proc = _cli(*command, "--bogus")
+    line = _one_line_error(proc.stderr)
+    prog = " ".join(("deepfake", *command))
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in line and f"`{prog} --help`" in line, line
+
+
+def test_options_known_to_the_command_still_parse():
+    from cli.main import build_parser
+
+    args = build_parser().parse_args(["scan", "--proc", "1", "--json", "a.jpg"])
+    assert args.processes == 1 and args.json and args.paths == ["a.jpg"]
+    args = build_parser().parse_args(["worker", "-c1", "--", "--prefetch-multiplier", "1"])
+    assert args.concurrency == 1 and args.celery_args[-2:] == ["--prefetch-multiplier", "1"]
+    assert build_parser().parse_args(["scan", "--", "-odd-name.jpg"]).paths == ["-odd-name.jpg"]
