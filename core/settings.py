@@ -152,7 +152,7 @@ class Settings(BaseSettings):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            v is None or make_url(v)
+            v is None or make_url(v).get_dialect()  # an unknown database (foo://) too, not only garbage
         except (ArgumentError, ValueError):
             raise ValueError("a database URL, e.g. postgresql+psycopg://user@host:5432/deepfake") from None
         return v

@@ -34,6 +34,7 @@ def environment(monkeypatch):
     ("DEEPFAKE_DB_CONNECT_TIMEOUT_S", "0", "a whole number of at least 1"),
     ("DEEPFAKE_THREADS_PER_PROCESS", "-2", "a whole number of at least 0"),
     ("DATABASE_URL", "notaurl", "a database URL, e.g. postgresql+psycopg://"),
+    ("DATABASE_URL", "foo://somewhere/db", "a database URL, e.g. postgresql+psycopg://"),
 ])
 def test_a_value_out_of_range_is_one_line_saying_what_is_accepted(environment, variable, value, accepted):
     environment.setenv(variable, value)
