@@ -1,7 +1,8 @@
-"""What a container's headers declare, read without decoding: whether it holds a video track.
+"""What a container's headers declare, read without decoding: its tracks and its length.
 
-A decoder opens neither an audio-only file nor a corrupt one; these readers tell the two apart from the
-track lists alone (MP4/MOV ``moov``, Matroska/WebM ``Tracks``, AVI ``hdrl``), never the media data.
+A decoder opens neither an audio-only file, nor a corrupt one, nor one cut short; these readers tell the
+three apart from the headers alone, never the media data: the track lists (MP4/MOV ``moov``, Matroska/WebM
+``Tracks``, AVI ``hdrl``) for the first, the sizes the top-level boxes or elements declare for the last.
 """
 
 from __future__ import annotations
@@ -128,3 +129,74 @@ def mp4_has_video_track(path: Path) -> bool | None:
                 return None
             f.seek(size - header_len, 1)
     return None
+
+
+MP4_TOP_LEVEL = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"pdin", b"moof", b"mfra",
+                 b"meta", b"sidx", b"ssix", b"prft", b"emsg", b"pnot", b"junk"}
+EBML_HEADER, EBML_DOC_TYPE = 0x1A45DFA3, 0x4282
+SEGMENT_CHILDREN = {0x114D9B74, 0x1549A966, TRACKS, CLUSTER, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367,
+                    0xEC, 0xBF}  # SeekHead, Info, Tracks, Cluster, Cues, Attachments, Chapters, Tags, Void, CRC-32
+
+
+def is_cut_short(path: Path) -> bool:
+    """Whether the file ends before what its well-formed container headers declare: a box, element or
+    RIFF list running past the end, or an MP4 whose index (``moov``) never came. False for a file whose
+    headers are garbage (that is corrupt, not cut) and for formats not read here."""
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        head = f.read(12)
+        if head.startswith(EBML_MAGIC):
+            return _matroska_cut_short(f, file_size)
+        if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+            return int.from_bytes(head[4:8], "little") + 8 > file_size
+        return _mp4_cut_short(f, file_size)
+
+
+def _mp4_cut_short(f, file_size: int) -> bool:
+    """Top-level boxes, all of known types: one runs past the end, or the media data has no index."""
+    position, kinds = 0, set()
+    while position < file_size:
+        f.seek(position)
+        header = f.read(16)
+        kind = header[4:8]
+        if kind not in MP4_TOP_LEVEL:
+            return bool(kinds) and len(header) < 8  # cut inside a box header, or garbage
+        size, header_len = int.from_bytes(header[:4], "big"), 8
+        if size == 1:
+            if len(header) < 16:
+                return True
+            size, header_len = int.from_bytes(header[8:16], "big"), 16
+        elif size == 0:  # "to the end of the file": an mdat whose writer never came back to size it
+            size = file_size - position
+        if size < header_len:
+            return False
+        if position + size > file_size:
+            return True
+        kinds.add(kind)
+        position += size
+    return bool(kinds & {b"mdat", b"ftyp"}) and not kinds & {b"moov", b"moof"}
+
+
+def _matroska_cut_short(f, file_size: int) -> bool:
+    """A complete EBML header naming Matroska or WebM, then a Segment that declares more than the file
+    holds or, of unknown size, whose level-1 elements (all of known IDs) run past the end or hold no media."""
+    f.seek(0)
+    elements = _ebml_elements(f, None)
+    element, size = next(elements, (None, -1))
+    if element != EBML_HEADER or size < 0 or f.tell() + size > file_size or \
+            not any(f.read(n) in (b"matroska", b"webm") for i, n in _ebml_elements(f, f.tell() + size)
+                    if i == EBML_DOC_TYPE):
+        return False
+    element, size = next(elements, (None, -1))
+    if element != SEGMENT:
+        return element is None  # nothing after the header
+    if size >= 0:
+        return f.tell() + size > file_size
+    children = set()
+    for child, child_size in _ebml_elements(f, None):
+        if child not in SEGMENT_CHILDREN:
+            return False
+        if child_size >= 0 and f.tell() + child_size > file_size:
+            return True
+        children.add(child)
+    return CLUSTER not in children

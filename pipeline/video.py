@@ -11,7 +11,8 @@ so a clip gets as many frames as the sampling rule says (every frame when it has
 ``iter_frames`` decodes in order (measured faster than seeking per sample, which re-decodes from the
 previous keyframe each time) and converts to RGB only the frames it yields; one frame is held at a time.
 A frame that fails to decode is skipped and counted; a sampled frame that is missing is replaced by the
-next one that decodes. ``truncated_media`` is raised only when nothing decodes after the damage.
+next one that decodes. ``truncated_media`` is raised only when nothing decodes after the damage, or when
+nothing can be read of a file that ends before what its container declares (``containers.is_cut_short``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import av
 import numpy as np
 
 from pipeline import animation
-from pipeline.containers import has_video_track, mp4_has_video_track  # noqa: F401 (re-exported)
+from pipeline.containers import has_video_track, is_cut_short, mp4_has_video_track  # noqa: F401 (re-exported)
 from pipeline.errors import ErrorCode, MediaError
 from pipeline.sniff import SNIFF_BYTES, sniff
 
@@ -78,15 +79,22 @@ def _open(path: Path) -> av.container.InputContainer:
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         if has_video_track(path) is False:
             raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)") from exc
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)") \
-            from exc
+        raise _unreadable(path, "the video cannot be opened") from exc
     if not container.streams.video:
         streams = len(container.streams)
         container.close()
         if not streams and has_video_track(path) is not False:  # a container header followed by garbage
-            raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video cannot be opened (corrupt or truncated container)")
+            raise _unreadable(path, "the video cannot be opened")
         raise MediaError(ErrorCode.NO_VIDEO_STREAM, "the file has no video stream (audio only?)")
     return container
+
+
+def _unreadable(path: Path, what: str) -> MediaError:
+    """``truncated_media`` when the file ends before what its container declares, else ``corrupt_media``."""
+    if is_cut_short(path):
+        return MediaError(ErrorCode.TRUNCATED_MEDIA, f"{what}: the file ends before the data its container "
+                                                     "declares (an upload or copy cut short?)")
+    return MediaError(ErrorCode.CORRUPT_MEDIA, f"{what} (its data is not what its container declares)")
 
 
 def _packet_times(container, stream, limits: VideoLimits) -> list[float]:
@@ -107,8 +115,8 @@ def _packet_times(container, stream, limits: VideoLimits) -> list[float]:
 def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
     """Duration, frame rate, size, codec and every frame's time, checked against the limits.
 
-    Raises ``MediaError``: ``no_video_stream``, ``corrupt_media`` (nothing to decode), ``video_too_large``,
-    ``video_too_long``. An animated image is probed as a video.
+    Raises ``MediaError``: ``no_video_stream``, ``corrupt_media`` or ``truncated_media`` (nothing to decode),
+    ``video_too_large``, ``video_too_long``. An animated image is probed as a video.
     """
     if _is_image(path):
         return _probe_animation(path, limits)
@@ -124,7 +132,7 @@ def probe_video(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoI
         rate = float(stream.average_rate or stream.guessed_rate or 0)
         codec = stream.codec_context.name
     if not times:
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, "the video track holds no frames")
+        raise _unreadable(Path(path), "the video track holds no frames")
     step = _frame_step(times, rate)
     duration = times[-1] - times[0] + step
     fps = rate if 0 < rate <= 1000 else len(times) / duration
@@ -220,7 +228,8 @@ def iter_frames(path: str | Path, indices: list[int], info: VideoInfo | None = N
     A wanted frame that does not decode is replaced by the next frame that does (before the next wanted
     one). Frames that fail to decode are skipped and counted in ``stats.undecodable``. Raises
     ``truncated_media`` when decoding failed and nothing decoded after the failure while wanted frames
-    were left; ``corrupt_media`` when no wanted frame decoded at all.
+    were left; ``corrupt_media`` (``truncated_media`` for a file cut short) when no wanted frame decoded at
+    all.
     """
     path, stats = Path(path), stats if stats is not None else ReadStats()
     if not indices:
@@ -253,7 +262,7 @@ def iter_frames(path: str | Path, indices: list[int], info: VideoInfo | None = N
             if position == len(wanted) or index >= last_wanted:
                 return
     if yielded == 0:
-        raise MediaError(ErrorCode.CORRUPT_MEDIA, "no frame of the video decodes")
+        raise _unreadable(path, "no frame of the video decodes")
     if failed:
         raise MediaError(ErrorCode.TRUNCATED_MEDIA,
                          f"the video cannot be decoded after frame {expected - 1}, before frame {wanted[position]}")

@@ -60,13 +60,39 @@ def test_no_face_video(tmp_path, classifier):
     assert result["verdict"] == "no_face" and result["score"] is None and result["tracks"] == []
 
 
-def test_truncated_video_fails_with_its_code(tmp_path, classifier):
+@pytest.mark.parametrize("keep", [0.002, 0.1, 0.5, 0.99])
+def test_truncated_video_fails_with_its_code(tmp_path, classifier, keep):
+    # OpenCV writes the index (moov) after the media data: any cut loses it, and nothing can be read.
     clip = media.write_clip(tmp_path / "full.mp4", ONE_FACE)
     data = clip.read_bytes()
-    cut = media.write(tmp_path / "cut.mp4", data[: len(data) // 2])
+    cut = media.write(tmp_path / "cut.mp4", data[: int(len(data) * keep)])
     with pytest.raises(MediaError) as caught:
         analyze_file(cut, classifier)
-    assert caught.value.code in {ErrorCode.CORRUPT_MEDIA, ErrorCode.TRUNCATED_MEDIA}
+    assert caught.value.code == ErrorCode.TRUNCATED_MEDIA, caught.value.message
+
+
+@pytest.mark.parametrize(("suffix", "how"), [(".mp4", {}), (".mp4", {"faststart": True}), (".mkv", {}),
+                                             (".webm", {}), (".webm", {"streamed": True})])
+def test_a_clip_cut_before_its_first_frame_is_truncated(tmp_path, classifier, suffix, how):
+    from tests.video_media import write_timed
+
+    clip = write_timed(tmp_path / f"full{suffix}", [i / 30 for i in range(60)], **how)
+    data = clip.read_bytes()
+    cut = media.write(tmp_path / f"cut{suffix}", data[: len(data) // 20])
+    with pytest.raises(MediaError) as caught:
+        analyze_file(cut, classifier)
+    assert caught.value.code == ErrorCode.TRUNCATED_MEDIA, caught.value.message
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_whole_clip_with_garbage_media_data_is_corrupt_not_truncated(tmp_path, classifier, suffix):
+    from tests.video_media import damage, write_timed
+
+    clip = write_timed(tmp_path / f"garbage{suffix}", [i / 30 for i in range(60)])
+    damage(clip, at=0.0, length=10**9)  # the container's headers intact, every frame's data noise
+    with pytest.raises(MediaError) as caught:
+        analyze_file(clip, classifier)
+    assert caught.value.code == ErrorCode.CORRUPT_MEDIA, caught.value.message
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".avi"])

@@ -48,14 +48,17 @@ def picture(index: int, face: bool, size: tuple[int, int]) -> np.ndarray:
 
 def write_timed(path: Path, times: list[float], has_face: Callable[[int], bool] = lambda _i: True,
                 size: tuple[int, int] = (320, 256), audio_s: float = 0.0, streamed: bool = False,
-                gop: int = 30) -> Path:
+                gop: int = 30, faststart: bool = False) -> Path:
     """Frame ``i`` shown from ``times[i]`` seconds; codec and container from the suffix. ``audio_s``
-    adds that much silence; ``streamed`` writes through a stream that cannot seek (no duration, no index)."""
+    adds that much silence; ``streamed`` writes through a stream that cannot seek (no duration, no index);
+    ``faststart`` puts an MP4's index (``moov``) before its media data, as files made for the web have it."""
     import av
 
+    options = {"movflags": "faststart"} if faststart else {}
     with open(path, "wb") as raw:
         target = _Unseekable(raw) if streamed else raw
-        with av.open(target, "w", format={".mkv": "matroska"}.get(path.suffix, path.suffix[1:])) as out:
+        container_format = {".mkv": "matroska"}.get(path.suffix, path.suffix[1:])
+        with av.open(target, "w", format=container_format, options=options) as out:
             video = out.add_stream(CODECS[path.suffix], rate=30)
             video.width, video.height, video.pix_fmt, video.time_base = *size, "yuv420p", MS
             video.codec_context.gop_size = gop
