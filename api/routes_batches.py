@@ -53,6 +53,9 @@ async def _json_request(request: Request, tmp_dir: Path) -> tuple[BatchRequest, 
         spec = BatchRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise invalid("invalid batch request", exc.errors()) from exc
+    if not spec.items and not spec.open:  # it would "complete" at once with nothing done
+        raise ApiError(422, "invalid_request", "a batch needs at least one item in items (or \"open\": true, "
+                       "to upload files into it with POST /v1/jobs?batch_id=...)")
     fd, name = tempfile.mkstemp(prefix="manifest-", dir=tmp_dir)
     with open(fd, "w") as f:
         for item in spec.items:
@@ -85,8 +88,8 @@ MANIFEST_FORM = {"type": "object", "required": ["manifest"], "properties": {
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": BatchRequest.model_json_schema()},
                  "multipart/form-data": {"schema": MANIFEST_FORM}}}})
-async def create_batch(request: Request, session: SessionDep, store: BlobStoreDep, settings: SettingsDep,
-                       caller: JobsCaller) -> BatchOut:
+async def create_batch(request: Request, response: Response, session: SessionDep, store: BlobStoreDep,
+                       settings: SettingsDep, caller: JobsCaller) -> BatchOut:
     """JSON ``{"items": [{"url"|"s3_uri"|"s3_prefix": ..., "ref": ...}], ...}``, or a multipart upload of a
     JSON-lines or CSV manifest (field ``manifest``, columns ``url``, ``s3_uri``, ``s3_prefix``, ``ref``).
     Options: ``callback_url`` (gets ``batch.completed``), ``priority`` (``bulk`` by default), ``dedup``,
@@ -100,7 +103,8 @@ async def create_batch(request: Request, session: SessionDep, store: BlobStoreDe
     elif content_type.startswith("application/json"):
         spec, manifest = await _json_request(request, tmp_dir)
     else:
-        raise ApiError(415, "unsupported_media", "send JSON with items, or a multipart manifest upload")
+        raise ApiError(422, "invalid_request", "send JSON with items (content-type: application/json), or a "
+                       "multipart upload with the manifest in the field 'manifest' (curl -F manifest=@PATH)")
     try:
         _check_model(spec.model, settings)
         _check_sources(spec, settings)
@@ -109,6 +113,7 @@ async def create_batch(request: Request, session: SessionDep, store: BlobStoreDe
         batch = await run_in_threadpool(_store_batch, session, store, spec, manifest, caller.tenant)
     finally:
         manifest.unlink(missing_ok=True)
+    response.headers["Location"] = f"/v1/batches/{batch.id}"
     return _out(session, batch)
 
 

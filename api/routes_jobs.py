@@ -345,7 +345,8 @@ async def submit_job(request: Request, response: Response, session: SessionDep, 
     elif content_type.startswith("application/json"):
         job = await _accept_reference(request, session, settings, caller)
     else:
-        raise ApiError(415, "unsupported_media", "send multipart/form-data with a file, or JSON with url or s3_uri")
+        raise ApiError(422, "invalid_request", "send multipart/form-data with the media in the field 'file' "
+                       "(curl -F file=@PATH), or JSON with url or s3_uri (content-type: application/json)")
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.from_job(job)
 

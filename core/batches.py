@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import webhooks
+from core import heatmaps, webhooks
 from core.clock import now
 from core.settings import get_settings
 from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
@@ -71,7 +71,15 @@ def _item_row(batch: Batch, item: dict) -> dict:
     if isinstance(item, FailedEntry):  # refused or unreadable as it was read (workers.batches)
         return _invalid(row, made_storable(item["uri"]), made_storable(item["message"]), item["code"],
                         item["source_kind"])
-    return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url, s3_uri or s3_prefix: {item}")
+    return _invalid(row, url or s3_uri, f"an item needs exactly one http(s) url, s3_uri or s3_prefix; {_given(item)}")
+
+
+def _given(item) -> str:
+    """What a refused item held, in words (``this one has url ftp://x/y``), not a Python dict."""
+    if not isinstance(item, dict) or not item:
+        return "this one is empty" if not item else f"this one is {made_storable(str(item))[:200]}"
+    held = ", ".join(f"{name} {made_storable(str(value))[:200]}" for name, value in item.items())
+    return f"this one has {held}"
 
 
 def _s3_item(row: dict, s3_uri: str) -> dict:
@@ -217,8 +225,10 @@ def delete(session: Session, store, batch_id: str) -> None:
     cancel(session, batch_id)
     after = ""
     while keys := _item_blobs(session, batch_id, after):
-        for job_id, key in keys:
-            store.delete(key)
+        for job_id, key, result in keys:
+            for found in [key, *heatmaps.stored_keys(job_id, result)]:  # the upload, then its pictures
+                if found:
+                    store.delete(found)
             after = job_id
     batch = lock_batch(session, batch_id)
     if batch is None:
@@ -232,10 +242,12 @@ def delete(session: Session, store, batch_id: str) -> None:
     session.commit()
 
 
-def _item_blobs(session: Session, batch_id: str, after: str, limit: int = 500) -> list[tuple[str, str]]:
-    query = (select(Job.id, Job.blob_key).where(Job.batch_id == batch_id, Job.blob_key.is_not(None), Job.id > after)
+def _item_blobs(session: Session, batch_id: str, after: str, limit: int = 500) -> list[tuple[str, str | None, dict]]:
+    """Items with something stored: an upload, or a result that may link pictures (``core.heatmaps``)."""
+    query = (select(Job.id, Job.blob_key, Job.result)
+             .where(Job.batch_id == batch_id, or_(Job.blob_key.is_not(None), Job.result.is_not(None)), Job.id > after)
              .order_by(Job.id).limit(limit))
-    return [(job_id, key) for job_id, key in session.execute(query)]
+    return [(job_id, key, result) for job_id, key, result in session.execute(query)]
 
 
 def result_rows(session: Session, batch_id: str, after: str | None, limit: int) -> Iterator[dict]:

@@ -233,14 +233,22 @@ def set_progress(session: Session, job_id: str, progress: float) -> None:
     session.commit()
 
 
+def note_media_type(session: Session, job_id: str, media_type: str) -> None:
+    """A URL or S3 job learns its media type once the worker has fetched and sniffed it (an upload's is
+    known at submission and kept)."""
+    session.execute(update(Job).where(Job.id == job_id, Job.media_type.is_(None)).values(media_type=media_type))
+    session.commit()
+
+
 def model_key(name: str, version: str) -> str:
     return f"{name}:{version}"
 
 
 def _success_fields(job: Job, result: dict, reused_from: str | None) -> dict:
-    """URL and S3 jobs learn their hash and size here, from the media the worker read."""
+    """URL and S3 jobs learn their hash, size and (an image's) media type here, from the media the worker read."""
     model = result.get("model") or {}
-    media = {"sha256": result.get("sha256"), "size_bytes": (result.get("media") or {}).get("size_bytes")}
+    read = result.get("media") or {}
+    media = {"sha256": result.get("sha256"), "size_bytes": read.get("size_bytes"), "media_type": read.get("mime")}
     known = {k: v for k, v in media.items() if v is not None and getattr(job, k) is None}
     return {"result": result, "progress": 1.0, "finished_at": now(), "error_code": None, "error_message": None,
             "reused_from": reused_from, "model_key": model_key(model["name"], model["version"]) if model else None,

@@ -4,8 +4,8 @@ Media URLs and webhook receivers come from clients; fetching one must not reach 
 link-local or cloud-metadata addresses unless a setting allows it. The check resolves the host once;
 the request then goes to that exact address (``pinned``), with the original Host header and TLS
 server name, so a DNS answer that changes between the check and the connection (DNS rebinding) is
-never used. Refusals say "refused" and nothing more: what an internal address is, or what an internal
-service would answer, is not something a caller can learn from us.
+never used. Refusals say "refused" (the caller adds the setting that lifts it) and nothing more: what an
+internal address is, or what an internal service would answer, is not something a caller can learn from us.
 
 A host that does not resolve at all is ``Unresolvable``, not a refusal: a mistyped or expired domain is
 the caller's to fix (a URL job fails ``fetch_failed``), and calling it "refused" sent people looking

@@ -6,7 +6,7 @@ import pytest
 
 from core import db
 from tests import media
-from tests.api_client import make_client, submit_bytes
+from tests.api_client import make_client, submit_bytes, wait_for_job
 
 
 @pytest.fixture
@@ -49,9 +49,21 @@ def test_empty_upload_is_415(client):
     assert resp.json()["error"]["code"] == "empty_file"
 
 
-def test_body_that_is_neither_multipart_nor_json_is_415(client):
+def test_body_that_is_neither_multipart_nor_json_is_422_saying_what_to_send(client):
     resp = client.post("/v1/jobs", content=b"\xff\xd8\xff", headers={"content-type": "image/jpeg"})
-    assert resp.status_code == 415
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_request"
+    assert "-F file=@" in resp.json()["error"]["message"]
+
+
+def test_a_url_job_learns_its_media_type_when_fetched(worker, media_server):
+    base, folder = media_server
+    (folder / "a.jpg").write_bytes(media.jpeg_bytes(media.astronaut()))
+    with make_client() as client:
+        answer = client.post("/v1/jobs", json={"url": f"{base}/a.jpg", "dedup": False})
+        assert answer.status_code == 202 and answer.json()["media_type"] is None
+        job = wait_for_job(client, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["media_type"] == "image/jpeg"
 
 
 @pytest.fixture

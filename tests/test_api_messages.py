@@ -149,7 +149,41 @@ def test_an_unknown_form_field_is_refused_naming_it_and_the_fields_taken(clean_d
                                       data={"prio": "bulk"}), 422)
         listed = client.get("/v1/jobs").json()["items"]
     assert typo["code"] == both["code"] == manifest["code"] == "invalid_request"
-    assert "'callbackurl'" in typo["message"] and "callback_url" in typo["message"] and "retain_media" in typo["message"]
+    assert "'callbackurl'" in typo["message"]
+    assert "callback_url" in typo["message"] and "retain_media" in typo["message"]
     assert "url" in both["message"] and "not both" in both["message"]
     assert "'prio'" in manifest["message"] and "priority" in manifest["message"]
     assert listed == [], "a refused upload leaves no job"
+
+
+def test_a_private_media_url_is_refused_naming_the_setting_that_allows_it(tmp_path):
+    from core.settings import Settings
+    from pipeline import MediaError
+    from workers.media import _fetch_url
+
+    with pytest.raises(MediaError) as failed:
+        _fetch_url("http://127.0.0.1:9/a.jpg", tmp_path / "m", Settings(allow_private_urls=False))
+    assert failed.value.code == "forbidden_url"
+    assert "DEEPFAKE_ALLOW_PRIVATE_URLS=true" in failed.value.message, failed.value.message
+
+
+def test_a_body_that_is_neither_a_form_nor_json_is_told_what_to_send(clean_db):
+    with make_client() as client:
+        answers = [client.post("/v1/jobs"), client.post("/v1/jobs", content=b"photo.jpg",
+                                                        headers={"content-type": "text/plain"}),
+                   client.post("/v1/jobs", content=b"\xff\xd8\xff", headers={"content-type": "image/jpeg"})]
+        batch = _error(client.post("/v1/batches", content=b"x", headers={"content-type": "text/plain"}), 422)
+    for answer in answers:
+        error = _error(answer, 422)
+        assert error["code"] == "invalid_request"
+        assert "'file'" in error["message"] and "url or s3_uri" in error["message"]
+    assert batch["code"] == "invalid_request" and "'manifest'" in batch["message"]
+
+
+def test_an_empty_batch_is_refused_but_an_open_one_is_not(clean_db):
+    with make_client() as client:
+        empty = _error(client.post("/v1/batches", json={"items": []}), 422)
+        nothing = _error(client.post("/v1/batches", json={}), 422)
+        opened = client.post("/v1/batches", json={"open": True})
+    assert empty["code"] == nothing["code"] == "invalid_request" and "at least one item" in empty["message"]
+    assert opened.status_code == 202 and opened.headers["location"] == f"/v1/batches/{opened.json()['id']}"

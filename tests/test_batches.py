@@ -232,9 +232,10 @@ def test_a_batch_names_the_model_it_must_run_on(clean_db, monkeypatch):
     monkeypatch.setattr("api.routes_batches.enqueue_ingest", lambda batch_id: None)  # no worker needed here
     name, version = model_identity(get_settings().model_path)
     with make_client() as client:
+        items = [{"url": "https://example.org/a.jpg"}]
         for model in (name, f"{name}:{version}"):
-            assert client.post("/v1/batches", json={"items": [], "model": model}).status_code == 202
-        refused = client.post("/v1/batches", json={"items": [], "model": f"{name}:0.0.0-other"})
+            assert client.post("/v1/batches", json={"items": items, "model": model}).status_code == 202
+        refused = client.post("/v1/batches", json={"items": items, "model": f"{name}:0.0.0-other"})
         manifest = client.post("/v1/batches", files={"manifest": ("m.jsonl", b"")}, data={"model": "mesonet"})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_model"
     assert f"{name}:{version}" in refused.json()["error"]["message"]
@@ -417,3 +418,67 @@ def test_the_batch_list_filters_by_status_and_refuses_what_it_cannot_use(listed_
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", params
     everyone = make_client(scopes=("admin",)).get("/v1/batches").json()["items"]
     assert len(everyone) == 7  # an admin key sees every tenant's
+
+
+def test_a_refused_item_is_described_in_words_not_as_a_python_dict(worker):
+    with make_client() as client:
+        resp = client.post("/v1/batches", json={"items": [{"url": "ftp://x/y", "ref": "bad"}]})
+        batch = wait_for_batch(client, resp.json()["id"])
+        [row] = _rows(client, batch["id"])
+    assert row["error_code"] == "invalid_item"
+    message = row.get("error_message") or ""
+    assert "{" not in message and "'url'" not in message, message
+    assert "url ftp://x/y" in message, message
+
+
+def test_deleting_a_batch_removes_its_items_pictures(worker):
+    from core import heatmaps
+    from core.blobs import default_blob_store
+    from tests.api_client import wait_for_job
+
+    with make_client() as client:
+        batch_id = client.post("/v1/batches", json={"open": True, "priority": "interactive"}).json()["id"]
+        answer = client.post("/v1/jobs", files={"file": ("a.jpg", _photo(90), "image/jpeg")},
+                             params={"batch_id": batch_id, "ref": "a"})
+        job = wait_for_job(client, answer.json()["id"])
+        assert job["status"] == "succeeded" and job["result"]["thumbnail"], job
+        store = default_blob_store()
+        assert store.exists(heatmaps.thumbnail_key(job["id"]))
+        assert client.delete(f"/v1/batches/{batch_id}").status_code == 204
+    assert not store.exists(heatmaps.thumbnail_key(job["id"]))
+    assert not store.exists(f"uploads/{job['id']}")
+
+
+def test_a_bulk_video_deleted_during_its_analysis_leaves_no_pictures(worker, media_server, monkeypatch):
+    import threading
+
+    from core import heatmaps
+    from core.blobs import default_blob_store
+    from workers import bulk
+
+    base, folder = media_server
+    media.write_clip(folder / "clip.mp4", [((20, 40), (400, 100))], frames=45)
+    real_analyze, real_finish, ended, made = bulk.analyze_local, bulk.finish_group, threading.Event(), {}
+    client = make_client()
+
+    def analyze_then_delete(job, path, settings):  # its pictures are stored: now its batch is deleted
+        result = real_analyze(job, path, settings)
+        made.update(job_id=job.id, keys=heatmaps.stored_keys(job.id, result))
+        assert client.delete(f"/v1/batches/{job.batch_id}").status_code == 204
+        return result
+
+    def finish_then_tell(outcomes):
+        try:
+            return real_finish(outcomes)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(bulk, "analyze_local", analyze_then_delete)
+    monkeypatch.setattr(bulk, "finish_group", finish_then_tell)
+    resp = client.post("/v1/batches", json={"items": [{"url": f"{base}/clip.mp4", "ref": "v"}], "dedup": False})
+    assert resp.status_code == 202, resp.text
+    assert ended.wait(120), "the group did not end"
+    assert any(key.startswith("frames/") for key in made["keys"]), made
+    store = default_blob_store()
+    left = [key for key in [*made["keys"], heatmaps.thumbnail_key(made["job_id"])] if store.exists(key)]
+    assert left == []

@@ -90,11 +90,13 @@ def test_a_rebinding_name_is_never_fetched_from_loopback(monkeypatch, tmp_path):
     assert failed.value.code == "fetch_failed" and "secret" not in failed.value.message
 
 
-def test_a_private_answer_is_refused_with_nothing_but_refused(tmp_path):
+def test_a_private_answer_is_refused_telling_nothing_but_the_setting(tmp_path):
     resolve = _resolver({"intranet.test": ["10.1.2.3"]}, [])
     with pytest.raises(MediaError) as failed:
         _fetch_url("http://intranet.test/a.jpg", tmp_path / "m", Settings(allow_private_urls=False), resolve)
-    assert failed.value.code == "forbidden_url" and failed.value.message == "http://intranet.test/a.jpg: refused"
+    assert failed.value.code == "forbidden_url"
+    assert failed.value.message.startswith("http://intranet.test/a.jpg: refused: ")
+    assert "DEEPFAKE_ALLOW_PRIVATE_URLS=true" in failed.value.message and "10.1.2.3" not in failed.value.message
 
 
 def test_each_redirect_hop_is_checked_and_resolved_once(tmp_path):

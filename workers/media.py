@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import httpx
 
 from core.blobs import BlobNotFound, BlobTooLarge, blob_store, download_s3_object, s3_client
-from core.netguard import ForbiddenURL, Resolver, Unresolvable, check_url, pinned
+from core.netguard import BadScheme, ForbiddenURL, Resolver, Unresolvable, check_url, pinned
 from core.settings import Settings
 from core.sources import FORBIDDEN_SOURCE, ForbiddenSource, check_s3_object
 from core.tables import Job
@@ -45,8 +45,11 @@ def _pinned_get(client: httpx.Client, url: str, settings: Settings, resolve: Res
     """One GET of ``url``, sent to the address that passed the check (a streamed response)."""
     try:
         address = check_url(url, settings.allow_private_urls, resolve)[0]
-    except ForbiddenURL as exc:
+    except BadScheme as exc:  # a redirect to ftp:// or file://: no setting lets it in
         raise MediaError(ErrorCode.FORBIDDEN_URL, f"{url}: {exc}") from exc
+    except ForbiddenURL as exc:
+        raise MediaError(ErrorCode.FORBIDDEN_URL, f"{url}: {exc}: media URLs must be public http(s) addresses; "
+                         "DEEPFAKE_ALLOW_PRIVATE_URLS=true lets loopback and private ones in (local testing)") from exc
     except Unresolvable as exc:
         raise MediaError(ErrorCode.FETCH_FAILED, f"{url}: {exc}") from exc
     target, headers, extensions = pinned(url, address)

@@ -28,7 +28,7 @@ def finish(job_id: str, result: dict | None = None, error: tuple[str, str] | Non
         return moved.status
     log.info("job %s already finished or deleted; this run's outcome is dropped", job_id)
     current = jobs.get_job(session, job_id)
-    if result is not None and (current is None or current.purged_at is not None):
+    if result is not None and _gone(session, [job_id]):
         # Deleted (or purged) while this run analysed it: the pictures it stored would outlive the job.
         # A job finished by another run keeps them: that run's result links the same keys.
         remove_pictures(job_id, result)
@@ -56,9 +56,20 @@ def finish_group(outcomes: list[jobs.Outcome]) -> None:
     with session_scope() as session:
         finished = jobs.finish_many(session, outcomes)
         _drop_unretained(session, finished.jobs)
+        moved = {job.id for job in finished.jobs}
+        dropped = [outcome for outcome in outcomes if outcome.job_id not in moved]
+        gone = _gone(session, [outcome.job_id for outcome in dropped if outcome.result])
     metrics.record_finished(finished.jobs)
-    if len(finished.jobs) < len(outcomes):
-        log.info("%d job(s) of the group already finished; their outcomes are dropped",
-                 len(outcomes) - len(finished.jobs))
+    if dropped:
+        log.info("%d job(s) of the group already finished or deleted; their outcomes are dropped", len(dropped))
+    for outcome in dropped:
+        if outcome.job_id in gone:  # deleted meanwhile (its batch, say): what this run stored goes too
+            remove_pictures(outcome.job_id, outcome.result)
     if finished.deliveries:
         enqueue_deliveries(finished.deliveries)
+
+
+def _gone(session, job_ids: list[str]) -> set[str]:
+    """Those of ``job_ids`` deleted or purged: their pictures would outlive them."""
+    kept = {job.id for job_id in job_ids if (job := jobs.get_job(session, job_id)) and job.purged_at is None}
+    return set(job_ids) - kept

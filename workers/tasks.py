@@ -10,7 +10,7 @@ from core import db, jobs
 from core.analysis import analyze
 from core.db import session_scope
 from core.settings import get_settings
-from pipeline import ErrorCode, MediaError, file_sha256
+from pipeline import ErrorCode, MediaError, file_sha256, media_type
 from workers import heartbeat, runtime, segments
 from workers.celery_app import PROCESS_JOB, app
 from workers.media import local_media
@@ -80,6 +80,8 @@ def _analyze(job, settings) -> dict | None:
 
 def analyze_local(job, path, settings) -> dict | None:
     """Analyse media already on disk; None when a long video was handed out in segments."""
+    if job.media_type is None:  # fetched from a URL or S3: now its type is known
+        _note_media_type(job.id, path)
     plan = segments.plan_if_long(path, settings)
     if plan is not None:
         segments.fan_out(job.id, *plan)
@@ -87,6 +89,15 @@ def analyze_local(job, path, settings) -> dict | None:
     with runtime.inference_lock():
         result = analyze(path, runtime.classifier(), settings, _progress_writer(job.id))
     return add_pictures(job, path, result, settings)
+
+
+def _note_media_type(job_id: str, path) -> None:
+    try:
+        found = media_type(path)
+    except MediaError:
+        return  # the analysis fails the job with the same error
+    with session_scope() as session:
+        jobs.note_media_type(session, job_id, found.mime)
 
 
 def _progress_writer(job_id: str, step: float = 0.05):
