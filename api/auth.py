@@ -20,7 +20,6 @@ from core.db import session_scope
 from core.keys import Principal
 from core.settings import Settings, get_settings
 
-
 # Declares the scheme in the OpenAPI document (``/docs`` gets its Authorize button and sends the header);
 # it decides nothing: ``auto_error=False`` hands on ``None`` for a missing key and ``principal`` judges.
 BEARER = HTTPBearer(scheme_name="APIKey", bearerFormat="API key", auto_error=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,10 +78,8 @@ def _private_sqlite_files(url: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # no-op on an existing file but for the mode
     for found in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             found.chmod(0o600)
-        except FileNotFoundError:
-            pass
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
