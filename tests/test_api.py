@@ -58,12 +58,16 @@ def test_body_that_is_neither_multipart_nor_json_is_422_saying_what_to_send(clie
 def test_a_url_job_learns_its_media_type_when_fetched(worker, media_server):
     base, folder = media_server
     (folder / "a.jpg").write_bytes(media.jpeg_bytes(media.astronaut()))
+    media.write_clip(folder / "clip.mp4", [((20, 40), (400, 100))], frames=16)
+    found = {}
     with make_client() as client:
-        answer = client.post("/v1/jobs", json={"url": f"{base}/a.jpg", "dedup": False})
-        assert answer.status_code == 202 and answer.json()["media_type"] is None
-        job = wait_for_job(client, answer.json()["id"])
-    assert job["status"] == "succeeded", job
-    assert job["media_type"] == "image/jpeg"
+        for name in ("a.jpg", "clip.mp4"):
+            answer = client.post("/v1/jobs", json={"url": f"{base}/{name}", "dedup": False})
+            assert answer.status_code == 202 and answer.json()["media_type"] is None
+            job = wait_for_job(client, answer.json()["id"], timeout=120)
+            assert job["status"] == "succeeded", job
+            found[name] = job["media_type"]
+    assert found == {"a.jpg": "image/jpeg", "clip.mp4": "video/mp4"}
 
 
 @pytest.fixture
