@@ -2,8 +2,9 @@
 
 The page is plain HTML, CSS and JavaScript modules shipped in the package: no build step, no Node. Its
 Content-Security-Policy allows nothing but this origin, so a page that worked in a test can not quietly
-depend on the internet. The one thing filled in as it is served is the drop zone's list of formats, read
-from ``pipeline.sniff``, which decides what is accepted.
+depend on the internet. Two things are filled in as it is served: the drop zone's list of formats, read
+from ``pipeline.sniff``, which decides what is accepted, and whether API keys are asked for at all
+(``DEEPFAKE_AUTH``: with it off, on loopback, the page asks for none).
 
 Swagger UI's files come from the ``fastapi-offline`` package (MIT; Swagger UI itself is Apache-2.0), of
 which only the files are used: its Swagger UI is 5.x, which reads the OpenAPI 3.1 that FastAPI writes
@@ -20,6 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.deps import SettingsDep
 from pipeline.sniff import accepted_formats
 
 STATIC = Path(__file__).parent / "static"
@@ -31,8 +33,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def page() -> HTMLResponse:
+def page(settings: SettingsDep) -> HTMLResponse:
     html = (STATIC / "index.html").read_text().replace("{{accepted_formats}}", accepted_formats())
+    html = html.replace("{{auth}}", settings.auth)  # "on" or "off": a Literal, safe in an attribute
     return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
 

@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routes_page import STATIC
-from pipeline.sniff import ACCEPTED, format_name
-from pipeline.sniff import sniff
+from pipeline.sniff import ACCEPTED, format_name, sniff
 
 # Anything that would make the browser fetch from another origin: absolute URLs in src/href/import/url().
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//"""
@@ -29,6 +28,15 @@ def test_the_page_is_served_at_the_root_without_a_key():
     assert '<script type="module" src="/static/app.js">' in answer.text
     # The browser itself refuses anything but this origin: a CDN dependency would break the page at once.
     assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_page_knows_whether_keys_are_asked_for():
+    from core.settings import get_settings
+
+    assert '<html lang="en" data-auth="on">' in _client().get("/").text
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: get_settings().model_copy(update={"auth": "off"})
+    assert '<html lang="en" data-auth="off">' in TestClient(app).get("/").text
 
 
 # The first bytes of each kind of file the service takes, as pipeline.sniff reads them.

@@ -46,11 +46,17 @@ def api_only(clean_db, tmp_path):
     yield from _serve(tmp_path, with_worker=False)
 
 
-def _serve(tmp_path: Path, *, with_worker: bool):
+@pytest.fixture
+def api_without_keys(clean_db, tmp_path):
+    """``deepfake api`` alone with ``DEEPFAKE_AUTH=off`` (allowed on loopback): every caller is the operator."""
+    yield from _serve(tmp_path, with_worker=False, env={"DEEPFAKE_AUTH": "off"})
+
+
+def _serve(tmp_path: Path, *, with_worker: bool, env: dict[str, str] | None = None):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    processes = [_start([DEEPFAKE, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log")]
+    processes = [_start([DEEPFAKE, "api", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "api.log", env)]
     if with_worker:
         processes.append(_start([DEEPFAKE, "worker", "--concurrency", "1", "--loglevel", "WARNING"],
                                 tmp_path / "worker.log"))
@@ -64,9 +70,9 @@ def _serve(tmp_path: Path, *, with_worker: bool):
             process.wait(timeout=30)
 
 
-def _start(argv: list[str], log: Path) -> subprocess.Popen:
+def _start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     with log.open("w") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
@@ -434,3 +440,63 @@ def test_job_ids_in_the_address_that_are_malformed_or_unknown_say_so_and_are_not
     assert [n.endswith(unknown) for n in before] == [True], before  # the malformed one is never asked for
     time.sleep(3)  # the first retry of a poll would come within 0.5 s
     assert browser.execute_script(asked) == before
+
+
+# Elements sticking out past the window's right edge, but for a table's insides (a table scrolls itself).
+STICKING_OUT = ("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > "
+                "window.innerWidth + 1 && !(e.closest('table') && e.closest('table') !== e))"
+                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)")
+
+
+def test_a_job_opened_by_link_is_titled_by_what_was_sent_and_a_batch_fits_a_narrow_window(api_only, browser,
+                                                                                            tmp_path):
+    """``/?jobs=<id>``: the card is titled with the file's name once the job is read, not "Job <uuid>". A batch
+    opened at 420 px or 320 px keeps its tables and title within the window (they scroll or wrap inside it)."""
+    from selenium.webdriver.common.by import By
+
+    key = new_key(tenant="acme")
+    photo = media.jpeg_bytes(media.no_face())
+    job = httpx.post(f"{api_only}/v1/jobs", files={"file": ("holiday-photo.jpg", photo, "image/jpeg")},
+                     headers=auth(key), timeout=30).json()
+    batch_id = _batch_of_two_photos(api_only, key, tmp_path)
+    browser.get(f"{api_only}/?jobs={job['id']}&batch={batch_id}")
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    title = f".job-card[data-job-id='{job['id']}'] h3"
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, title).text == "holiday-photo.jpg", "titled by name", 20)
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#batch .batch-counts td"), "the batch shown", 20)
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".batch-list .batch-row"), "the batch listed", 20)
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".job-row")) == 2, "the batch's items listed", 20)
+    for width in (420, 320):  # the batch's facts, counts and lists; 320 px: where a larger font puts 420
+        browser.set_window_size(width, 900)
+        assert not browser.execute_script(STICKING_OUT), width
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), width
+
+
+def test_a_link_jobs_photo_is_not_called_deleted_and_shows_its_thumbnail(api_only, browser):
+    """A URL job never kept its photo: the page says so (not "no longer stored") and draws the thumbnail."""
+    browser.get(api_only + "/")
+    said = browser.execute_script("""
+        const { resultView } = await import('/static/result.js');
+        const result = { kind: 'image', verdict: 'no_face', score: null, faces: [], models: [],
+                         media: { width: 640, height: 480 } };
+        const draw = (extra, kind) => {
+          const view = resultView({ ...result, ...extra }, null, 'job', kind);
+          return [view.querySelector('figcaption').textContent, view.querySelector('svg.photo > :first-child').tagName];
+        };
+        return [draw({ thumbnail: '/v1/jobs/job/thumbnail.jpg' }, 'url'), draw({}, 's3'), draw({}, 'upload')];""")
+    (url_caption, url_ground), (s3_caption, s3_ground), (upload_caption, _) = said
+    assert "read from its link and never kept" in url_caption and "thumbnail" in url_caption and url_ground == "image"
+    assert "never kept" in s3_caption and s3_ground == "rect"
+    assert "no longer stored" in upload_caption and "no longer stored" not in url_caption + s3_caption
+
+
+def test_with_keys_off_the_page_asks_for_none(api_without_keys, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(api_without_keys + "/")
+    _wait(browser, lambda d: d.find_element(By.ID, "main").is_displayed(), "the page shown without a key", 20)
+    assert not browser.find_element(By.ID, "key-section").is_displayed()
+    assert not browser.find_element(By.ID, "forget-key").is_displayed()
+    _wait(browser, lambda d: "No batches yet" in d.find_element(By.ID, "batches").text, "the batches listed", 20)
+    assert not browser.find_element(By.ID, "key-section").is_displayed()  # no 401 sent it back to the key form

@@ -10,6 +10,8 @@ import { errorPanel, resultView } from "./result.js";
 import { STATUSES, adviceFor } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
+// DEEPFAKE_AUTH=off (loopback only): the service takes no key, so none is asked for (filled in as served).
+const AUTH_OFF = document.documentElement.dataset.auth === "off";
 // Job IDs are UUIDs (core/jobs.py): anything else in ?jobs= is a typo or a cut link, and is never asked for.
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -46,20 +48,27 @@ function jobCard(title) {
   const status = h("span", { class: "status" }, "Sending…");
   const bar = h("progress", { max: 1, value: 0 });
   const body = h("div", { class: "card-body" });
-  const card = h("article", { class: "job-card" }, h("header", {}, h("h3", {}, title), status, bar), body);
+  const heading = h("h3", {}, title);
+  const card = h("article", { class: "job-card" }, h("header", {}, heading, status, bar), body);
   $("cards").prepend(card);
-  return { card, status, bar, body };
+  return { card, heading, status, bar, body };
+}
+
+// What was sent, in words: the file's name or the link (a card opened from an address knows only the ID).
+function sourceName(source) {
+  return (source && (source.filename || source.uri)) || null;
 }
 
 async function showJob(view, job) {
   view.card.dataset.jobId = job.id;
   view.card.dataset.status = job.status;
+  view.heading.textContent = sourceName(job.source) || view.heading.textContent;
   view.status.textContent = STATUSES[job.status] || job.status;
   view.bar.value = job.progress;
   view.bar.hidden = job.status !== "running" && job.status !== "queued";
   if (job.status === "succeeded" && job.result) {
     const src = job.source.kind === "upload" ? await mediaUrl(job.id).catch(() => null) : null;
-    clear(view.body).append(resultView(job.result, src, job.id));
+    clear(view.body).append(resultView(job.result, src, job.id, job.source.kind));
   } else if (job.error) {
     clear(view.body).append(errorPanel(job.error));
   } else if (job.status === "succeeded") {
@@ -171,5 +180,6 @@ $("key-form").addEventListener("submit", (e) => {
   start();
 });
 $("forget-key").addEventListener("click", () => { key.clear(); clear($("cards")); showKeyForm(); });
+$("forget-key").hidden = AUTH_OFF;
 wireUpload();
-if (key.get()) start(); else showKeyForm();
+if (key.get() || AUTH_OFF) start(); else showKeyForm();

@@ -32,15 +32,25 @@ function faceBox(face, index, width) {
     h("text", { x, y: Math.max(y - stroke * 2, stroke * 8), fill: look.colour, "font-size": stroke * 8, class: "box-label" }, label));
 }
 
+// Why a job's media is not shown: a URL or S3 job never kept it; an upload's was deleted or purged.
+function notKept(what, sourceKind) {
+  return sourceKind === "url" || sourceKind === "s3" ? `The ${what} was read from its link and never kept here`
+    : `The ${what} is no longer stored`;
+}
+
 // The photo with every face's box drawn over it, in the box's own pixel coordinates (the viewBox scales them).
-export function photoFigure(result, src) {
+// Without the photo, its thumbnail (when the job has one) stretched to the photo's size, else a grey ground.
+export function photoFigure(result, src, sourceKind = "upload") {
   const { width, height } = result.media;
   const faces = result.faces || [];
+  const ground = src ? h("image", { href: src, width, height })
+    : result.thumbnail ? keyedImage(result.thumbnail, { width, height, preserveAspectRatio: "none", class: "thumb" })
+      : h("rect", { width, height, fill: "#e5e5e5" });
   const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, class: "photo", role: "img",
     "aria-label": `The photo with ${faces.length} face box${faces.length === 1 ? "" : "es"}` },
-    src ? h("image", { href: src, width, height }) : h("rect", { width, height, fill: "#e5e5e5" }),
-    faces.map((face, i) => faceBox(face, i, width)));
-  const note = src ? null : h("figcaption", {}, "The photo is no longer stored; the boxes are drawn at their places.");
+    ground, faces.map((face, i) => faceBox(face, i, width)));
+  const shown = result.thumbnail ? "; shown from its thumbnail, the boxes" : "; the boxes are";
+  const note = src ? null : h("figcaption", {}, `${notKept("photo", sourceKind)}${shown} drawn at their places.`);
   return h("figure", {}, svg, note);
 }
 
@@ -74,6 +84,13 @@ function keyedImage(path, attrs) {
   if (path.startsWith("blob:")) image.setAttribute("href", path);
   else blobUrl(path).then((url) => url && image.setAttribute("href", url)).catch(() => null);
   return image;
+}
+
+// The same for an HTML <img>.
+function keyedImg(path, attrs) {
+  const img = h("img", attrs);
+  blobUrl(path).then((url) => url && img.setAttribute("src", url)).catch(() => null);
+  return img;
 }
 
 // A face's Grad-CAM heatmap laid over the part of the picture the model saw, with an opacity slider.
@@ -181,9 +198,10 @@ function tracksTable(result) {
       h("td", {}, t.counted ? "yes" : "no (seen briefly)")))));
 }
 
-export function videoView(result, src, jobId) {
+export function videoView(result, src, jobId, sourceKind = "upload") {
   const player = src ? h("video", { src, controls: true, preload: "metadata", class: "player" })
-    : h("p", { class: "note" }, "The video is no longer stored; the chart still shows its scores.");
+    : h("figure", {}, result.thumbnail ? keyedImg(result.thumbnail, { alt: "", class: "thumbnail" }) : null,
+      h("figcaption", { class: "note" }, `${notKept("video", sourceKind)}; the chart still shows its scores.`));
   const seek = (t) => { if (src) { player.currentTime = t; player.focus(); } };
   return h("div", { class: "video-view" }, player, timelineChart(result, seek), tracksTable(result),
     decisiveFrames(result, seek), videoHeatmaps(result),
@@ -191,11 +209,11 @@ export function videoView(result, src, jobId) {
       { x, y, width: w, height: hh, preserveAspectRatio: "none" })));
 }
 
-export function resultView(result, src, jobId) {
+export function resultView(result, src, jobId, sourceKind = "upload") {
   const photo = () => (src ? h("image", { href: src, width: result.media.width, height: result.media.height }) : null);
   const body = result.kind === "video"
-    ? [videoView(result, src, jobId)]
-    : [photoFigure(result, src), result.faces && result.faces.length ? facesTable(result) : null, heatmaps(result, src),
+    ? [videoView(result, src, jobId, sourceKind)]
+    : [photoFigure(result, src, sourceKind), result.faces && result.faces.length ? facesTable(result) : null, heatmaps(result, src),
       src ? limeSection(result, jobId, photo) : null];
   return h("div", { class: "result" }, verdictBanner(result), body, modelsList(result));
 }
