@@ -13,14 +13,14 @@ from tests.conftest import shared_path
 # Calibrated P(fake) recorded in pipeline/assets/default_model/MODEL_CARD.md: the four MesoNet samples and
 # four synthetic/test images, each scored whole as a face crop (no detection).
 DEFAULT_RECORDED = {
-    "mesonet-samples/fake/df00204.jpg": 0.462,
-    "mesonet-samples/fake/df01254.jpg": 0.2916,
-    "mesonet-samples/real/real00240.jpg": 0.3225,
-    "mesonet-samples/real/real00772.jpg": 0.2014,
-    "synthetic/test/fake/tpdne1024_000_0002.jpg": 0.2786,
-    "synthetic/test/fake/tpdne128_cv_f0001.jpg": 0.9879,
-    "synthetic/test/real/ffhq128_69001.jpg": 0.5355,
-    "synthetic/test/real/london_neutral_004.jpg": 0.1775,
+    "mesonet-samples/fake/df00204.jpg": 0.5378,
+    "mesonet-samples/fake/df01254.jpg": 0.4854,
+    "mesonet-samples/real/real00240.jpg": 0.2914,
+    "mesonet-samples/real/real00772.jpg": 0.2617,
+    "synthetic/test/fake/tpdne1024_000_0002.jpg": 0.5404,
+    "synthetic/test/fake/tpdne128_cv_f0001.jpg": 0.991,
+    "synthetic/test/real/ffhq128_69001.jpg": 0.4528,
+    "synthetic/test/real/london_neutral_004.jpg": 0.132,
 }
 # Recorded in pipeline/assets/fast_model/MODEL_CARD.md (sepnet-dfdc 1.0.0).
 FAST_RECORDED = {
