@@ -390,17 +390,20 @@ class _Parser(argparse.ArgumentParser):
 PROCESSES_PER_CORE = 2
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def process_count(text: str) -> int:
     """The type of ``--processes``, ``--workers`` and ``--concurrency``: 1 up to ``PROCESSES_PER_CORE`` times
     the cores this command may run on. Each process is busy on the CPU and holds a model of its own: past
     one per core they only take turns and fill the memory; twice leaves room for time spent waiting on files."""
     from pipeline.threads import available_cores
 
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    cores = available_cores()
+    count, cores = _whole_number(text), available_cores()
     most = PROCESSES_PER_CORE * cores
     if not 1 <= count <= most:
         raise argparse.ArgumentTypeError(f"{count} is not between 1 and {most} ({PROCESSES_PER_CORE} per core, "
@@ -410,10 +413,7 @@ def process_count(text: str) -> int:
 
 def positive(text: str) -> int:
     """The type of counts that must be at least 1 (``--parallel``)."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    count = _whole_number(text)
     if count < 1:
         raise argparse.ArgumentTypeError(f"{count} is below 1")
     return count
@@ -421,10 +421,7 @@ def positive(text: str) -> int:
 
 def port_number(text: str) -> int:
     """The type of ``--port``: 0 (any free port) to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    port = _whole_number(text)
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: expected 0 to 65535")
     return port
