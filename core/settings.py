@@ -157,6 +157,17 @@ class Settings(BaseSettings):
             raise ValueError("a database URL, e.g. postgresql+psycopg://user@host:5432/deepfake") from None
         return v
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_redis(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None  # unset or left empty (as .env files do): the embedded broker
+        # Celery would read anything else as an AMQP broker and retry it for ever.
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a Redis URL (redis://host:6379/0, rediss://... or unix://...), or unset for the "
+                             "embedded broker")
+        return v
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule_is_numbers(cls, v: str) -> str:

@@ -35,6 +35,8 @@ def environment(monkeypatch):
     ("DEEPFAKE_THREADS_PER_PROCESS", "-2", "a whole number of at least 0"),
     ("DATABASE_URL", "notaurl", "a database URL, e.g. postgresql+psycopg://"),
     ("DATABASE_URL", "foo://somewhere/db", "a database URL, e.g. postgresql+psycopg://"),
+    ("REDIS_URL", "notaurl", "a Redis URL (redis://"),  # Celery would read it as an AMQP broker, for ever
+    ("REDIS_URL", "http://127.0.0.1:6379/0", "a Redis URL (redis://"),
 ])
 def test_a_value_out_of_range_is_one_line_saying_what_is_accepted(environment, variable, value, accepted):
     environment.setenv(variable, value)
@@ -57,3 +59,8 @@ def test_a_value_out_of_range_is_one_line_saying_what_is_accepted(environment, v
 def test_values_with_a_meaning_at_the_edge_are_kept(environment, variable, value):
     environment.setenv(variable, value)
     get_settings()
+
+
+def test_an_empty_redis_url_means_the_embedded_broker(environment):
+    environment.setenv("REDIS_URL", "")  # what a .env file with the line left blank gives
+    assert get_settings().embedded and get_settings().redis_url is None
