@@ -32,8 +32,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         quiet.import_tensorflow()  # with ONNX Runtime a scan never needs TensorFlow
     files = media_files(args.paths)
     if not files:
-        print("no media files found", file=sys.stderr)
-        return 2
+        return failures.fail("no media files found in " + ", ".join(args.paths), failures.EXIT_USAGE)
     processes = scan_processes(args.processes, len(files))
     interactive = sys.stderr.isatty()
     with contextlib.ExitStack() as stack:

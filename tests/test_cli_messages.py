@@ -431,3 +431,9 @@ def test_options_known_to_the_command_still_parse():
     args = build_parser().parse_args(["worker", "-c1", "--", "--prefetch-multiplier", "1"])
     assert args.concurrency == 1 and args.celery_args[-2:] == ["--prefetch-multiplier", "1"]
     assert build_parser().parse_args(["scan", "--", "-odd-name.jpg"]).paths == ["-odd-name.jpg"]
+
+
+def test_a_folder_with_no_media_is_one_error_line(tmp_path):
+    proc = _cli("scan", str(tmp_path))
+    line = _one_line_error(proc.stderr)
+    assert proc.returncode == 2 and "no media files found" in line and str(tmp_path) in line
